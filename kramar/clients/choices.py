@@ -1,0 +1,57 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class LifecycleStage(models.TextChoices):
+    LEAD = "lead", _("Lead")
+    PROSPECT = "prospect", _("Prospect")
+    CUSTOMER = "customer", _("Customer")
+    FORMER = "former", _("Former customer")
+    PARTNER = "partner", _("Partner")
+
+
+class CompanySize(models.TextChoices):
+    UNKNOWN = "", _("Unknown")
+    MICRO = "micro", _("1–9 employees")
+    SMALL = "small", _("10–49 employees")
+    MEDIUM = "medium", _("50–249 employees")
+    LARGE = "large", _("250+ employees")
+
+
+class Channel(models.TextChoices):
+    CALL = "call", _("Call")
+    EMAIL = "email", _("E-mail")
+    FAX = "fax", _("Fax")
+    LETTER = "letter", _("Letter")
+    MEETING = "meeting", _("Meeting")
+    CHAT = "chat", _("Chat")
+    WEB_FORM = "web_form", _("Web form")
+    NOTE = "note", _("Note")
+    SMS = "sms", _("SMS")
+
+
+class Consent(models.TextChoices):
+    UNKNOWN = "unknown", _("Not asked")
+    GIVEN = "given", _("Given")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+class PointKind(models.TextChoices):
+    EMAIL = "email", _("E-mail")
+    PHONE = "phone", _("Phone")
+
+
+class PointLabel(models.TextChoices):
+    WORK = "work", _("Work")
+    MOBILE = "mobile", _("Mobile")
+    HOME = "home", _("Home")
+    FAX = "fax", _("Fax")
+    OTHER = "other", _("Other")
+
+
+class AddressKind(models.TextChoices):
+    LEGAL = "legal", _("Legal")
+    POSTAL = "postal", _("Postal")
+    DELIVERY = "delivery", _("Delivery")
+    HOME = "home", _("Home")
+    OTHER = "other", _("Other")

@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from kramar.config.api import api
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("accounts/", include("kramar.accounts.urls")),
+    path("search/", include("kramar.search.urls")),
+    path("history/", include("kramar.history.urls")),
+    path("", include("kramar.clients.urls")),
+]

@@ -1,0 +1,192 @@
+"""Writes to the timeline: log, edit and delete interactions, attach files. Idempotent on external id."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import nh3
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from kramar.clients.models import Company, Contact
+from kramar.core import scopes
+from kramar.core.audit import audit_record, diff, snapshot
+from kramar.core.customfields import custom_fields_clean
+from kramar.core.errors import DomainError, ValidationFailed, VersionConflict
+from kramar.core.models import AuditEntry
+from kramar.history.models import Attachment, Direction, Interaction
+
+TEXT_LIMITS = {"subject": 255, "outcome": 255, "body": 1_000_000, "body_html": 2_000_000}
+
+
+def html_sanitize(html: str) -> str:
+    """Strip scripts, event handlers and anything else unsafe; keep ordinary formatting and links."""
+    return nh3.clean(html or "", link_rel="noopener noreferrer nofollow")
+
+
+def _clean(actor, data: dict[str, Any], *, interaction: Interaction | None) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+    if "channel" in data or interaction is None:
+        if data.get("channel") not in Interaction.Channel.values:
+            errors["channel"] = [_("must be one of: %(c)s") % {"c": ", ".join(Interaction.Channel.values)}]
+        else:
+            values["channel"] = data["channel"]
+    if "direction" in data:
+        if data["direction"] not in Direction.values:
+            errors["direction"] = [_("must be one of: %(c)s") % {"c": ", ".join(Direction.values)}]
+        else:
+            values["direction"] = data["direction"]
+    if "occurred_at" in data and data["occurred_at"] not in (None, ""):
+        when = data["occurred_at"]
+        if isinstance(when, str):
+            when = parse_datetime(when) if "T" in when or " " in when else None
+        if not isinstance(when, dt.datetime):
+            errors["occurred_at"] = [_("must be a date and time (YYYY-MM-DDTHH:MM)")]
+        else:
+            values["occurred_at"] = when if timezone.is_aware(when) else timezone.make_aware(when)
+    if "duration_seconds" in data:
+        value = data["duration_seconds"]
+        if value in (None, ""):
+            values["duration_seconds"] = None
+        else:
+            try:
+                value = int(value)
+                if value < 0:
+                    raise ValueError
+                values["duration_seconds"] = value
+            except (TypeError, ValueError):
+                errors["duration_seconds"] = [_("must be a whole number of seconds, 0 or more")]
+    for key, limit in TEXT_LIMITS.items():
+        if key in data:
+            value = data[key] if data[key] is not None else ""
+            if not isinstance(value, str):
+                errors[key] = [_("must be text")]
+            elif len(value) > limit:
+                errors[key] = [_("at most %(n)d characters") % {"n": limit}]
+            else:
+                values[key] = value.strip() if key in {"subject", "outcome"} else value
+    if "body_html" in values:
+        values["body_html"] = html_sanitize(values["body_html"])
+        if not values.get("body") and not (interaction and interaction.body):
+            values["body"] = nh3.clean(values["body_html"], tags=set()).strip()
+    if "external_id" in data:
+        ext = data["external_id"]
+        values["external_id"] = (str(ext).strip()[:255] or None) if ext not in (None, "") else None
+    for key, model in (("contact_id", Contact), ("company_id", Company)):
+        if key in data:
+            pk = data[key]
+            if pk in (None, ""):
+                values[key[:-3]] = None
+                continue
+            obj = model.objects.visible_to(actor, "view").filter(pk=pk).first()
+            if obj is None:
+                errors[key] = [_("no such client")]
+            else:
+                values[key[:-3]] = obj
+    contact = values.get("contact", interaction.contact if interaction else None)
+    company = values.get("company", interaction.company if interaction else None)
+    if "contact_id" not in errors and "company_id" not in errors and contact is None and company is None:
+        errors["contact_id"] = [_("An interaction belongs to a contact or a company.")]
+    if contact is not None and company is None and "company_id" not in data and interaction is None:
+        values["company"] = contact.primary_company
+    if "custom" in data or interaction is None:
+        try:
+            values["custom"] = custom_fields_clean(
+                entity="interaction", values=data.get("custom"), current=interaction.custom if interaction else None,
+                partial=interaction is not None,
+            )
+        except ValidationFailed as exc:
+            errors.update(exc.errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return values
+
+
+def interaction_create(*, actor, data: dict[str, Any]) -> Interaction:
+    """Log an interaction. With an external id already stored for the channel, returns that one."""
+    if not scopes.can(actor, "interaction", "create"):
+        raise PermissionDenied(_("You may not log interactions."))
+    values = _clean(actor, data, interaction=None)
+    ext = values.get("external_id")
+    if ext:
+        existing = Interaction.objects.filter(channel=values["channel"], external_id=ext).first()
+        if existing:
+            return existing
+    try:
+        with transaction.atomic():
+            interaction = Interaction.objects.create(user=actor if getattr(actor, "pk", None) else None, **values)
+            audit_record(
+                actor=actor, action=AuditEntry.Action.CREATE, obj=interaction,
+                changes={k: [None, v] for k, v in snapshot(interaction).items() if v not in (None, "", {}, [])},
+            )
+    except IntegrityError:
+        if ext:  # a concurrent ingestion of the same item won
+            existing = Interaction.objects.filter(channel=values["channel"], external_id=ext).first()
+            if existing:
+                return existing
+        raise
+    return interaction
+
+
+@transaction.atomic
+def interaction_update(*, actor, interaction: Interaction, data: dict[str, Any], expected_version: int | None = None) -> Interaction:
+    interaction = (
+        Interaction.objects.visible_to(actor, "change").select_for_update(of=("self",)).get(pk=interaction.pk)
+    )
+    if expected_version is not None and int(expected_version) != interaction.version:
+        raise VersionConflict(current_version=interaction.version, sent_version=int(expected_version))
+    values = _clean(actor, data, interaction=interaction)
+    before = snapshot(interaction)
+    for key, value in values.items():
+        setattr(interaction, key, value)
+    interaction.version += 1
+    interaction.save()
+    changes = diff(before, snapshot(interaction))
+    if changes:
+        audit_record(actor=actor, action=AuditEntry.Action.UPDATE, obj=interaction, changes=changes)
+    return interaction
+
+
+@transaction.atomic
+def interaction_delete(*, actor, interaction: Interaction) -> None:
+    interaction = (
+        Interaction.objects.visible_to(actor, "delete").select_for_update(of=("self",)).get(pk=interaction.pk)
+    )
+    audit_record(
+        actor=actor, action=AuditEntry.Action.DELETE, obj=interaction,
+        changes={k: [v, None] for k, v in snapshot(interaction).items()},
+    )
+    interaction.delete()
+
+
+@transaction.atomic
+def attachment_add(*, actor, interaction: Interaction, upload: UploadedFile) -> Attachment:
+    """Store a file on an interaction through Django storage; files over the limit are refused."""
+    if not scopes.record_allowed(actor, interaction, "change") and interaction.user_id != getattr(actor, "pk", None):
+        raise PermissionDenied(_("You may not change this interaction."))
+    limit = settings.KRAMAR_MAX_ATTACHMENT_BYTES
+    if upload.size > limit:
+        raise DomainError(
+            "attachment_too_large",
+            _("%(name)s is %(size)d MB; the limit is %(limit)d MB.")
+            % {"name": upload.name, "size": upload.size // 2**20, "limit": limit // 2**20},
+            {"limit": limit, "size": upload.size},
+        )
+    attachment = Attachment(
+        interaction=interaction, filename=(upload.name or "file")[:255],
+        content_type=(getattr(upload, "content_type", "") or "")[:128], size=upload.size,
+    )
+    attachment.file.save(upload.name or "file", upload, save=False)
+    attachment.save()
+    audit_record(
+        actor=actor, action=AuditEntry.Action.UPDATE, obj=interaction,
+        changes={"attachments": [None, attachment.filename]},
+    )
+    return attachment
