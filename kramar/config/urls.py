@@ -10,5 +10,6 @@ urlpatterns = [
     path("accounts/", include("kramar.accounts.urls")),
     path("search/", include("kramar.search.urls")),
     path("history/", include("kramar.history.urls")),
+    path("merge/", include("kramar.clients.merge_urls")),
     path("", include("kramar.clients.urls")),
 ]
