@@ -9,6 +9,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("kramar.accounts.urls")),
     path("search/", include("kramar.search.urls")),
+    path("audit/", include("kramar.core.urls")),
     path("history/", include("kramar.history.urls")),
     path("merge/", include("kramar.clients.merge_urls")),
     path("", include("kramar.clients.urls")),
