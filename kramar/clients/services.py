@@ -61,15 +61,33 @@ def _require(actor, entity: str, action: str) -> None:
         raise PermissionDenied(_("You may not %(action)s %(entity)s records.") % {"action": action, "entity": entity})
 
 
-def _owner_team(actor, data: dict[str, Any], errors: dict[str, list[str]], *, current=None) -> dict[str, Any]:
-    """Owner and team from the input (ids), defaulting on create to the actor and their primary team."""
+def _assignable(actor, entity: str, action: str, owner: User | None, team: Team | None) -> bool:
+    """Whether the actor may hand a record to `owner`/`team`: within their own scope for the action
+    (own: only themselves; team: their teams' members and teams; all: anyone)."""
+    scope = scopes.scope_for(actor, entity, action)
+    if scope >= scopes.ALL:
+        return True
+    if scope == scopes.TEAM:
+        teams = set(scopes.user_team_ids(actor))
+        owner_ok = owner is None or owner.pk == actor.pk or bool(
+            teams & set(owner.memberships.values_list("team_id", flat=True))
+        )
+        return owner_ok and (team is None or team.pk in teams)
+    return (owner is None or owner.pk == actor.pk) and (team is None or team.pk in scopes.user_team_ids(actor))
+
+
+def _owner_team(
+    actor, data: dict[str, Any], errors: dict[str, list[str]], *, current=None, entity: str = "contact"
+) -> dict[str, Any]:
+    """Owner and team from the input (ids), defaulting on create to the actor and their primary team.
+    An actor may assign records only within their own scope (a rep can't hand a client to another team)."""
     values: dict[str, Any] = {}
     if "owner_id" in data:
         owner_id = data["owner_id"]
         if owner_id in (None, ""):
             values["owner"] = None
         else:
-            owner = User.objects.filter(pk=owner_id, is_active=True).first()
+            owner = User.objects.filter(pk=owner_id, is_active=True).first() if str(owner_id).isdigit() else None
             if owner is None:
                 errors.setdefault("owner_id", []).append(_("no such active user"))
             else:
@@ -81,7 +99,7 @@ def _owner_team(actor, data: dict[str, Any], errors: dict[str, list[str]], *, cu
         if team_id in (None, ""):
             values["team"] = None
         else:
-            team = Team.objects.filter(pk=team_id).first()
+            team = Team.objects.filter(pk=team_id).first() if str(team_id).isdigit() else None
             if team is None:
                 errors.setdefault("team_id", []).append(_("no such team"))
             else:
@@ -89,6 +107,13 @@ def _owner_team(actor, data: dict[str, Any], errors: dict[str, list[str]], *, cu
     elif "owner" in values and values["owner"] is not None and (current is None or values["owner"] != current.owner):
         membership = values["owner"].memberships.order_by("-is_primary", "id").first()
         values["team"] = membership.team if membership else None
+    explicit = "owner_id" in data or "team_id" in data
+    if explicit and not errors.get("owner_id") and not errors.get("team_id"):
+        action = "create" if current is None else "change"
+        changed_owner = values.get("owner") if "owner" in values and (current is None or values["owner"] != current.owner) else None
+        changed_team = values.get("team") if "team" in values and (current is None or values["team"] != current.team) else None
+        if (changed_owner or changed_team) and not _assignable(actor, entity, action, changed_owner, changed_team):
+            errors.setdefault("owner_id", []).append(_("You may not assign records outside your own scope."))
     return values
 
 
@@ -189,7 +214,7 @@ def _contact_apply(actor, contact: Contact, cleaned: Cleaned, companies: list[Co
         keep = {c.pk for c in companies}
         contact.company_links.exclude(company_id__in=keep).delete()
         existing = set(contact.company_links.values_list("company_id", flat=True))
-        for i, company in enumerate(companies):
+        for company in companies:
             if company.pk not in existing:
                 ContactCompany.objects.create(contact=contact, company=company, position=contact.position)
         contact.company_links.update(is_primary=False)
@@ -206,7 +231,7 @@ def contact_input_prepare(*, actor, data: dict[str, Any], contact: Contact | Non
     """Validate input for a contact; returns (cleaned, model values, companies) or raises ValidationFailed."""
     cleaned, errors = contact_input_clean(data, partial=contact is not None)
     values = dict(cleaned.values)
-    values.update(_owner_team(actor, data, errors, current=contact))
+    values.update(_owner_team(actor, data, errors, current=contact, entity="contact"))
     companies = _contact_companies(actor, cleaned.company_ids, errors) if cleaned.company_ids is not None else None
     if cleaned.custom is not None or contact is None:
         try:
@@ -291,7 +316,7 @@ def company_input_prepare(*, actor, data: dict[str, Any], company: Company | Non
         data, partial=company is not None, current_country=company.country if company else "UA"
     )
     values = dict(cleaned.values)
-    values.update(_owner_team(actor, data, errors, current=company))
+    values.update(_owner_team(actor, data, errors, current=company, entity="company"))
     if cleaned.custom is not None or company is None:
         try:
             values["custom"] = custom_fields_clean(
@@ -414,7 +439,7 @@ def clients_bulk_tag(*, actor, model: type[Model], ids: list[int], tags: list[st
 def clients_bulk_set_owner(*, actor, model: type[Model], ids: list[int], owner_id: int) -> BulkResult:
     """Hand many contacts or companies to another user (their team follows the new owner)."""
     errors: dict[str, list[str]] = {}
-    values = _owner_team(actor, {"owner_id": owner_id}, errors, current=model())
+    values = _owner_team(actor, {"owner_id": owner_id}, errors, current=model(), entity=model.scope_entity)
     _raise_if(errors)
     owner = values["owner"]
     team = values.get("team")

@@ -13,7 +13,7 @@ class AuditContext:
     ip: str | None = None
 
 
-_current: contextvars.ContextVar[AuditContext] = contextvars.ContextVar("kramar_audit", default=AuditContext())
+_current: contextvars.ContextVar[AuditContext] = contextvars.ContextVar("kramar_audit", default=AuditContext())  # noqa: B039 (frozen)
 
 
 def current_audit_context() -> AuditContext:

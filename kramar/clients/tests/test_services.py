@@ -157,3 +157,20 @@ def test_director_sees_all_rep_sees_team(rep_a, rep_b, director):
     assert set(Company.objects.visible_to(director)) == {a, b}
     assert set(Company.objects.visible_to(rep_a)) == {a}
     assert set(Company.objects.visible_to(rep_a, "delete")) == set()
+
+
+def test_assigning_owner_is_limited_to_the_actors_scope(rep_a, rep_a2, rep_b, lead_a, director):
+    mine = ContactFactory(owner=rep_a, team=rep_a.memberships.get().team)
+    # a rep (own scope for change) cannot hand a client to anyone else
+    with pytest.raises(ValidationFailed) as exc:
+        clients_bulk_set_owner(actor=rep_a, model=Contact, ids=[mine.pk], owner_id=rep_a2.pk)
+    assert "owner_id" in exc.value.errors
+    with pytest.raises(ValidationFailed):
+        contact_create(actor=rep_a, data={"last_name": "X", "owner_id": rep_b.pk})
+    # a team lead assigns within the team, not to another team
+    assert clients_bulk_set_owner(actor=lead_a, model=Contact, ids=[mine.pk], owner_id=rep_a2.pk).changed == [mine.pk]
+    with pytest.raises(ValidationFailed):
+        contact_update(actor=lead_a, contact=mine, data={"owner_id": rep_b.pk})
+    # a director assigns anywhere; the team follows the new owner
+    updated = contact_update(actor=director, contact=mine, data={"owner_id": rep_b.pk})
+    assert updated.owner == rep_b and updated.team == rep_b.memberships.get().team
