@@ -41,7 +41,8 @@ class Company(ScopedRecord):
     search_text = models.TextField(editable=False, default="")
     name_key = models.CharField(max_length=255, editable=False, default="", db_index=True)
     merged_into = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False,
+        db_index=False,  # rarely queried; an index here misleads SQLite's planner on list pages
     )
 
     objects = ClientQuerySet.as_manager()
@@ -91,7 +92,8 @@ class Contact(ScopedRecord):
     search_text = models.TextField(editable=False, default="")
     name_key = models.CharField(max_length=255, editable=False, default="", db_index=True)
     merged_into = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False,
+        db_index=False,  # rarely queried; an index here misleads SQLite's planner on list pages
     )
 
     objects = ClientQuerySet.as_manager()

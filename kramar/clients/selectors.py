@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db import models
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 
 from kramar.clients.models import Company, Contact, ContactPoint
+from kramar.core.models import AuditEntry
+from kramar.history.models import Interaction
 
 CONTACT_SORTS = {
     "name": ("last_name", "first_name", "id"),
@@ -87,4 +90,19 @@ def company_list(*, actor, filters: dict[str, Any] | None = None, sort: str = "n
         qs.select_related("owner")
         .prefetch_related(Prefetch("points", queryset=ContactPoint.objects.filter(is_primary=True)))
         .order_by(*COMPANY_SORTS.get(sort, COMPANY_SORTS["name"]))
+    )
+
+
+def client_audit_entries(*, obj: Contact | Company) -> models.QuerySet[AuditEntry]:
+    """The record's own entries and those of the interactions logged on it, newest first."""
+    entity = obj.scope_entity
+    interactions = Interaction.objects.filter(**{entity: obj}).values("id")
+    # A deleted interaction is gone, but its delete entry keeps the client id it had.
+    deleted = Q(entity="interaction", action=AuditEntry.Action.DELETE, **{f"changes__{entity}__0": obj.pk})
+    return (
+        AuditEntry.objects.filter(
+            Q(entity=entity, object_id=obj.pk) | Q(entity="interaction", object_id__in=interactions) | deleted
+        )
+        .select_related("actor")
+        .order_by("-created_at", "-id")
     )

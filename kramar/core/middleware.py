@@ -12,7 +12,7 @@ class AuditContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        source = "api" if request.path.startswith("/api/") else "web"
+        source = "api" if request.path_info.startswith("/api/") else "web"
         token = set_audit_context(source=source, ip=client_ip(request))
         try:
             return self.get_response(request)

@@ -155,10 +155,12 @@ def interaction_update(*, actor, interaction: Interaction, data: dict[str, Any],
 
 
 @transaction.atomic
-def interaction_delete(*, actor, interaction: Interaction) -> None:
+def interaction_delete(*, actor, interaction: Interaction, expected_version: int | None = None) -> None:
     interaction = (
         Interaction.objects.visible_to(actor, "delete").select_for_update(of=("self",)).get(pk=interaction.pk)
     )
+    if expected_version is not None and int(expected_version) != interaction.version:
+        raise VersionConflict(current_version=interaction.version, sent_version=int(expected_version))
     audit_record(
         actor=actor, action=AuditEntry.Action.DELETE, obj=interaction,
         changes={k: [v, None] for k, v in snapshot(interaction).items()},
