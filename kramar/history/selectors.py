@@ -52,7 +52,9 @@ def timeline_for_client(*, actor, contact=None, company=None, channels: list[str
     if contact is not None:
         qs = qs.filter(contact=contact)
     elif company is not None:
-        qs = qs.filter(Q(company=company) | Q(contact__company_links__company=company)).distinct()
+        # The company's own interactions, plus those of its people that the actor may see.
+        people = Interaction.objects.visible_to(actor, "view").filter(contact__company_links__company=company)
+        qs = qs.filter(Q(company=company) | Q(pk__in=people.values("pk")))
     if channels:
         qs = qs.filter(channel__in=channels)
     return qs.select_related("user", "contact", "company").prefetch_related("attachments").order_by("-occurred_at", "-id")
