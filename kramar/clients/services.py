@@ -211,19 +211,26 @@ def _contact_apply(actor, contact: Contact, cleaned: Cleaned, companies: list[Co
     if cleaned.address is not None:
         _sync_address(contact, cleaned.address, "contact")
     if companies is not None:
+        # Links to companies the actor cannot see are not theirs to remove: they stay as they are.
+        visible = Company.objects.visible_to(actor, "view").values("pk")
         keep = {c.pk for c in companies}
-        contact.company_links.exclude(company_id__in=keep).delete()
+        contact.company_links.filter(company_id__in=visible).exclude(company_id__in=keep).delete()
         existing = set(contact.company_links.values_list("company_id", flat=True))
         for company in companies:
             if company.pk not in existing:
                 ContactCompany.objects.create(contact=contact, company=company, position=contact.position)
-        contact.company_links.update(is_primary=False)
+        remaining = list(contact.company_links.values_list("company_id", "is_primary"))
         if companies:
-            contact.company_links.filter(company=companies[0]).update(is_primary=True)
-        primary = companies[0] if companies else None
-        if contact.primary_company_id != (primary.pk if primary else None):
-            contact.primary_company = primary
-            Contact.objects.filter(pk=contact.pk).update(primary_company=primary)
+            primary_id = companies[0].pk
+        else:
+            primary_id = next((cid for cid, is_primary in remaining if is_primary), None)
+            primary_id = primary_id or (remaining[0][0] if remaining else None)
+        contact.company_links.exclude(company_id=primary_id).filter(is_primary=True).update(is_primary=False)
+        if primary_id:
+            contact.company_links.filter(company_id=primary_id).update(is_primary=True)
+        if contact.primary_company_id != primary_id:
+            contact.primary_company_id = primary_id
+            Contact.objects.filter(pk=contact.pk).update(primary_company_id=primary_id)
     _contact_derive(contact)
 
 

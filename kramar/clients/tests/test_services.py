@@ -174,3 +174,20 @@ def test_assigning_owner_is_limited_to_the_actors_scope(rep_a, rep_a2, rep_b, le
     # a director assigns anywhere; the team follows the new owner
     updated = contact_update(actor=director, contact=mine, data={"owner_id": rep_b.pk})
     assert updated.owner == rep_b and updated.team == rep_b.memberships.get().team
+
+
+def test_editing_links_keeps_companies_the_editor_cannot_see(rep_a, rep_b, director):
+    # given a contact of team A who also works for a company only team B sees
+    ours = CompanyFactory(owner=rep_a, team=rep_a.memberships.get().team)
+    theirs = CompanyFactory(owner=rep_b, team=rep_b.memberships.get().team)
+    person = contact_create(actor=director, data={"last_name": "Гнатюк", "company_ids": [theirs.pk]})
+    contact_update(actor=director, contact=person, data={"owner_id": rep_a.pk})
+    # when rep A edits the links they can see
+    contact_update(actor=rep_a, contact=person, data={"company_ids": [ours.pk]})
+    # then the hidden link survives and the chosen company is primary
+    links = dict(person.company_links.values_list("company_id", "is_primary"))
+    assert links == {theirs.pk: False, ours.pk: True}
+    person.refresh_from_db()
+    assert person.primary_company_id == ours.pk
+    contact_update(actor=rep_a, contact=person, data={"company_ids": []})
+    assert dict(person.company_links.values_list("company_id", "is_primary")) == {theirs.pk: True}
