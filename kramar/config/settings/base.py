@@ -111,8 +111,10 @@ TEMPLATES = [
 
 # Database: DATABASE_URL (postgres://… or sqlite:///…); SQLite file in the data folder by default.
 _db_url = env("DATABASE_URL")
+# Persistent connections stay off by default: under ASGI every request runs in a new thread, so kept
+# connections pile up until PostgreSQL refuses more (set KRAMAR_DB_CONN_MAX_AGE for a WSGI server).
 if _db_url:
-    DATABASES = {"default": dj_database_url.parse(_db_url, conn_max_age=int(env("KRAMAR_DB_CONN_MAX_AGE", "60")))}
+    DATABASES = {"default": dj_database_url.parse(_db_url, conn_max_age=int(env("KRAMAR_DB_CONN_MAX_AGE", "0")))}
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(DATA_DIR / "kramar.sqlite3")}}

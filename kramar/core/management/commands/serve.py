@@ -23,5 +23,5 @@ class Command(BaseCommand):
         self.stdout.write(f"Kramar on http://{host}:{port}/ (database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]})")
         uvicorn.run(
             "kramar.config.asgi:application", host=host, port=port, workers=workers, log_level="info",
-            lifespan="off",
+            lifespan="off", http="kramar.config.uvicorn_protocol:H11NoDelayProtocol",
         )
