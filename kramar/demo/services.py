@@ -1,0 +1,261 @@
+"""Loading the demo client base: teams and users through the accounts services, then companies,
+contacts and their history through the bulk loader, in one transaction.
+
+Audit: one summary AuditEntry (source "demo", entity "demo") per load or reset, not one per record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connections, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from kramar.accounts.models import Membership, Team, User
+from kramar.accounts.services import roles_ensure_defaults, user_create
+from kramar.clients.models import Address, Company, Contact, ContactCompany, ContactPoint, MergeRecord
+from kramar.core.errors import DomainError
+from kramar.core.models import AuditEntry, Tag
+from kramar.demo import words as W
+from kramar.demo.generator import DemoGenerator, Owner
+from kramar.demo.loader import BulkWriter, TableSpec, sequences_reset, start_ids, table_specs
+from kramar.history.models import Attachment, Interaction
+from kramar.search.indexing import bulk_load_begin, bulk_load_end
+
+# (name, kind)
+DEMO_TEAMS = [
+    ("Management", Team.Kind.MANAGEMENT), ("Sales Kyiv", Team.Kind.SALES), ("Sales Lviv", Team.Kind.SALES),
+    ("Marketing", Team.Kind.MARKETING), ("Service", Team.Kind.SERVICE),
+]
+# username, first name, last name, role, team, team lead?, group of records they own, language
+DEMO_USERS = [
+    ("admin", "Адміністратор", "", "Administrator", None, False, None, "en"),
+    ("director", "Ганна", "Кравченко", "Sales director", "Management", True, None, "uk"),
+    ("lead.kyiv", "Олег", "Марченко", "Team lead", "Sales Kyiv", True, "kyiv", "uk"),
+    ("rep.kyiv1", "Ірина", "Савчук", "Sales rep", "Sales Kyiv", False, "kyiv", "uk"),
+    ("rep.kyiv2", "Максим", "Гнатюк", "Sales rep", "Sales Kyiv", False, "kyiv", "uk"),
+    ("rep.kyiv3", "Daniel", "Weber", "Sales rep", "Sales Kyiv", False, "kyiv", "en"),
+    ("lead.lviv", "Соломія", "Яворська", "Team lead", "Sales Lviv", True, "lviv", "uk"),
+    ("rep.lviv1", "Остап", "Левицький", "Sales rep", "Sales Lviv", False, "lviv", "uk"),
+    ("rep.lviv2", "Христина", "Мельник", "Sales rep", "Sales Lviv", False, "lviv", "uk"),
+    ("marketing", "Дарина", "Коваль", "Team lead", "Marketing", True, "marketing", "uk"),
+    ("service", "Андрій", "Бондаренко", "Sales rep", "Service", False, "service", "uk"),
+]
+# Reps own most records; a lead owns some too (listed once against the reps' two or three).
+OWNER_WEIGHT = {"Sales rep": 3, "Team lead": 1}
+
+
+class DemoNotEmpty(DomainError):
+    status = 409
+
+
+@dataclass
+class DemoLogin:
+    username: str
+    password: str | None  # None: the user existed and keeps their password
+    role: str
+    team: str | None
+
+
+@dataclass
+class DemoResult:
+    loaded: bool
+    contacts_before: int = 0
+    companies_before: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    logins: list[DemoLogin] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    deleted: dict[str, int] = field(default_factory=dict)
+
+
+def demo_users_ensure(*, password: str | None = None) -> tuple[list[Owner], list[DemoLogin]]:
+    """Teams and users of the demo company, created with user_create; existing ones are reused
+    (their password is changed only when `password` is given)."""
+    roles_ensure_defaults()
+    teams = {name: Team.objects.get_or_create(name=name, defaults={"kind": kind})[0] for name, kind in DEMO_TEAMS}
+    owners: list[Owner] = []
+    logins: list[DemoLogin] = []
+    for username, first, last, role, team_name, is_lead, group, language in DEMO_USERS:
+        team = teams[team_name] if team_name else None
+        user = User.objects.filter(username=username).first()
+        plain = None
+        if user is None:
+            plain = password or secrets.token_urlsafe(9)
+            user = user_create(
+                username=username, password=plain, email=f"{username}@demo.kramar.local", first_name=first,
+                last_name=last, teams=[team] if team else [], roles=[role], is_superuser=role == "Administrator",
+                language=language,
+            )
+            if is_lead and team:
+                Membership.objects.filter(user=user, team=team).update(is_lead=True)
+        elif password:
+            user.set_password(password)
+            user.save(update_fields=["password"])
+            plain = password
+        logins.append(DemoLogin(username=username, password=plain, role=role, team=team_name))
+        if group and user.is_active:
+            membership = user.memberships.order_by("-is_primary", "id").first()
+            owner = Owner(user_id=user.pk, team_id=membership.team_id if membership else None, group=group)
+            owners.extend([owner] * OWNER_WEIGHT.get(role, 1))
+    if not owners:
+        raise DomainError("demo_no_owners", _("None of the demo users is active: nobody could own the demo clients."))
+    return owners, logins
+
+
+def demo_tags_ensure() -> dict[str, int]:
+    wanted = dict(W.COMPANY_TAGS + W.CONTACT_TAGS)
+    Tag.objects.bulk_create([Tag(name=n, color=c) for n, c in wanted.items()], ignore_conflicts=True)
+    return dict(Tag.objects.filter(name__in=list(wanted)).values_list("name", "id"))
+
+
+def clients_count(*, using: str = "default") -> tuple[int, int]:
+    return Contact.objects.using(using).count(), Company.objects.using(using).count()
+
+
+# Tables emptied by a reset, children first. Rows of any other model that point at them make the
+# reset refuse rather than delete data it doesn't know about.
+RESET_MODELS = [
+    Attachment, Interaction, ContactPoint, Address, ContactCompany, Contact.tags.through, Company.tags.through,
+    MergeRecord, Contact, Company,
+]
+
+
+def clients_reset(*, using: str = "default") -> dict[str, int]:
+    """Delete every client and its history with plain DELETEs (no per-row ORM work). Refuses when
+    another module's rows refer to clients."""
+    known = set(RESET_MODELS)
+    for model in (Contact, Company, Interaction):
+        for rel in model._meta.related_objects:
+            if rel.many_to_many:  # another model's many-to-many to clients: rows of its link table
+                other, rows = rel.through, rel.through._base_manager.using(using).all()
+            else:
+                other = rel.related_model
+                rows = other._base_manager.using(using).filter(**{f"{rel.field.name}__isnull": False})
+            if other in known:
+                continue
+            if rows.exists():
+                raise DomainError(
+                    "demo_reset_refused",
+                    _("%(model)s rows refer to clients; delete them first or load with --append.")
+                    % {"model": other._meta.verbose_name_plural},
+                )
+    connection = connections[using]
+    deleted = {}
+    with connection.cursor() as cursor:
+        for model in RESET_MODELS:
+            cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")
+            deleted[model._meta.db_table] = cursor.rowcount
+    return deleted
+
+
+def _anchor_default() -> dt.date:
+    return timezone.now().date()
+
+
+def demo_load(
+    *, contacts: int, seed: int, mode: str = "empty", password: str | None = None, anchor: dt.date | None = None,
+    progress: bool | None = None, batch_size: int = 5000, using: str = "default",
+) -> DemoResult:
+    """Load a demo client base of `contacts` contacts (and a quarter as many companies).
+
+    mode: "empty" refuses a base that already has clients (DemoNotEmpty); "if_empty" does nothing then;
+    "append" adds beside existing clients; "reset" deletes every client first.
+    Same seed and anchor date → the same names, e-mails, phones, codes and dates.
+    """
+    if mode not in {"empty", "if_empty", "append", "reset"}:
+        raise ValueError(mode)
+    if mode == "reset" and getattr(settings, "KRAMAR_ENV", "") == "production":
+        raise DomainError("demo_reset_refused", _("Deleting the client base is refused when KRAMAR_ENV=production."))
+    contacts_before, companies_before = clients_count(using=using)
+    result = DemoResult(loaded=False, contacts_before=contacts_before, companies_before=companies_before)
+    if (contacts_before or companies_before) and mode in {"empty", "if_empty"}:
+        if mode == "if_empty":
+            return result
+        raise DemoNotEmpty(
+            "demo_not_empty",
+            _("The client base is not empty (%(contacts)d contacts, %(companies)d companies). Use --append to add "
+              "demo clients beside them, --reset to delete every client first, or --if-empty to skip.")
+            % {"contacts": contacts_before, "companies": companies_before},
+        )
+    anchor = anchor or _anchor_default()
+    started = time.perf_counter()
+    bulk_load_begin(using=using)
+    result.seconds["index_suspend"] = time.perf_counter() - started
+    try:
+        with transaction.atomic(using=using):
+            t0 = time.perf_counter()
+            if mode == "reset":
+                result.deleted = clients_reset(using=using)
+                AuditEntry.objects.using(using).create(
+                    action=AuditEntry.Action.DELETE, source=AuditEntry.Source.DEMO, entity="demo", object_id=0,
+                    object_repr=f"Demo reset: {contacts_before} contacts, {companies_before} companies deleted",
+                    extra={"deleted": result.deleted},
+                )
+            result.seconds["reset"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            owners, result.logins = demo_users_ensure(password=password)
+            tag_ids = demo_tags_ensure()
+            specs = table_specs(using)
+            ids = start_ids(specs, using=using)
+            result.seconds["prepare"] = time.perf_counter() - t0
+            counts = demo_rows_write(
+                specs=specs, ids=ids, contacts=contacts, seed=seed, owners=owners, tag_ids=tag_ids, anchor=anchor,
+                progress=progress, batch_size=batch_size, using=using, seconds=result.seconds,
+            )
+            t0 = time.perf_counter()
+            sequences_reset(specs, using=using)
+            result.counts = counts
+            AuditEntry.objects.using(using).create(
+                action=AuditEntry.Action.CREATE, source=AuditEntry.Source.DEMO, entity="demo", object_id=0,
+                object_repr=f"Demo data: {counts.get('contact', 0)} contacts, {counts.get('company', 0)} companies, "
+                f"{counts.get('interaction', 0)} interactions (seed {seed})",
+                extra={"seed": seed, "anchor": anchor.isoformat(), "mode": mode, "counts": counts},
+            )
+            result.seconds["finish"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+        result.seconds["commit"] = time.perf_counter() - t0
+    finally:
+        t0 = time.perf_counter()
+        bulk_load_end(using=using)
+        result.seconds["index_rebuild"] = time.perf_counter() - t0
+    result.seconds["total"] = time.perf_counter() - started
+    result.loaded = True
+    return result
+
+
+def demo_rows_write(
+    *, specs: dict[str, TableSpec], ids: dict[str, int], contacts: int, seed: int, owners: list[Owner],
+    tag_ids: dict[str, int], anchor: dt.date, progress: bool | None, batch_size: int, using: str,
+    seconds: dict[str, float],
+) -> dict[str, int]:
+    """Generate and write the rows; `seconds` gets the time spent generating and writing apart."""
+    connection = connections[using]
+    generator = DemoGenerator(
+        seed=seed, contacts=contacts, owners=owners, tag_ids=tag_ids, start_ids=ids, anchor=anchor,
+        aware_datetimes=connection.vendor == "postgresql", batch_size=batch_size,
+    )
+    writer = BulkWriter(
+        specs, using=using, progress=progress, totals={"company": generator.n_companies, "contact": contacts}
+    )
+    generate = write = 0.0
+    try:
+        batches = generator.batches()
+        while True:
+            t0 = time.perf_counter()
+            item = next(batches, None)
+            t1 = time.perf_counter()
+            generate += t1 - t0
+            if item is None:
+                break
+            writer.write(*item)
+            write += time.perf_counter() - t1
+    finally:
+        writer.close()
+    seconds["generate"] = generate
+    seconds["write"] = write
+    return dict(writer.counts)
