@@ -50,6 +50,9 @@ class RoleGrant(models.Model):
         COMPANY = "company", _("Companies")
         CONTACT = "contact", _("Contacts")
         INTERACTION = "interaction", _("Interactions")
+        DEAL = "deal", _("Deals")
+        TASK = "task", _("Tasks")
+        PRODUCT = "product", _("Products")
 
     class Action(models.TextChoices):
         VIEW = "view", _("view")

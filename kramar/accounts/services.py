@@ -12,16 +12,24 @@ from kramar.accounts.models import ApiToken, Membership, Role, RoleGrant, Team, 
 
 TOKEN_PREFIX = "kr_"
 
-# The roles every installation starts with (a data migration creates them; admins edit them freely).
+# The roles every installation starts with (data migrations create them; admins edit them freely).
+_CLIENT_DATA = ["company", "contact", "interaction", "deal", "task"]
+_ACTIONS = list(RoleGrant.Action.values)
+_ALL, _TEAM, _OWN = RoleGrant.Scope.ALL, RoleGrant.Scope.TEAM, RoleGrant.Scope.OWN
 DEFAULT_ROLES: dict[str, dict[tuple[str, str], int]] = {
-    "Administrator": {(e, a): RoleGrant.Scope.ALL for e in RoleGrant.Entity.values for a in RoleGrant.Action.values},
-    "Sales director": {(e, a): RoleGrant.Scope.ALL for e in RoleGrant.Entity.values for a in RoleGrant.Action.values},
-    "Team lead": {(e, a): RoleGrant.Scope.TEAM for e in RoleGrant.Entity.values for a in RoleGrant.Action.values},
+    "Administrator": {(e, a): _ALL for e in RoleGrant.Entity.values for a in _ACTIONS},
+    "Sales director": {(e, a): _ALL for e in RoleGrant.Entity.values for a in _ACTIONS},
+    "Team lead": {
+        **{(e, a): _TEAM for e in _CLIENT_DATA for a in _ACTIONS},
+        ("product", "view"): _ALL,
+    },
     "Sales rep": {
-        **{(e, "view"): RoleGrant.Scope.TEAM for e in RoleGrant.Entity.values},
-        **{(e, "create"): RoleGrant.Scope.OWN for e in RoleGrant.Entity.values},
-        **{(e, "change"): RoleGrant.Scope.OWN for e in RoleGrant.Entity.values},
-        ("interaction", "delete"): RoleGrant.Scope.OWN,
+        **{(e, "view"): _TEAM for e in _CLIENT_DATA},
+        **{(e, "create"): _OWN for e in _CLIENT_DATA},
+        **{(e, "change"): _OWN for e in _CLIENT_DATA},
+        ("interaction", "delete"): _OWN,
+        ("task", "delete"): _OWN,
+        ("product", "view"): _ALL,
     },
 }
 

@@ -55,3 +55,10 @@ class AddressKind(models.TextChoices):
     DELIVERY = "delivery", _("Delivery")
     HOME = "home", _("Home")
     OTHER = "other", _("Other")
+
+
+class ClientClass(models.TextChoices):
+    NONE = "", _("Not classified")
+    A = "A", _("A: key client")
+    B = "B", _("B: regular client")
+    C = "C", _("C: occasional client")

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from kramar.clients.choices import (
     AddressKind,
     Channel,
+    ClientClass,
     CompanySize,
     Consent,
     LifecycleStage,
@@ -36,6 +37,11 @@ class Company(ScopedRecord):
         _("lifecycle stage"), max_length=16, choices=LifecycleStage.choices, default=LifecycleStage.LEAD
     )
     source = models.CharField(_("source"), max_length=64, blank=True)
+    client_class = models.CharField(
+        _("client class"), max_length=1, choices=ClientClass.choices, blank=True, default="",
+        help_text=_("A, B or C by value to the business; sets how long it may go without contact."),
+    )
+    last_contacted_at = models.DateTimeField(_("last contacted"), null=True, blank=True, editable=False)
     notes = models.TextField(_("notes"), blank=True)
     # Derived, maintained by services and bulk loaders: the folded search text and the name match key.
     search_text = models.TextField(editable=False, default="")
@@ -88,6 +94,11 @@ class Contact(ScopedRecord):
         _("lifecycle stage"), max_length=16, choices=LifecycleStage.choices, default=LifecycleStage.LEAD
     )
     source = models.CharField(_("source"), max_length=64, blank=True)
+    client_class = models.CharField(
+        _("client class"), max_length=1, choices=ClientClass.choices, blank=True, default="",
+        help_text=_("A, B or C by value to the business; sets how long it may go without contact."),
+    )
+    last_contacted_at = models.DateTimeField(_("last contacted"), null=True, blank=True, editable=False)
     notes = models.TextField(_("notes"), blank=True)
     search_text = models.TextField(editable=False, default="")
     name_key = models.CharField(max_length=255, editable=False, default="", db_index=True)

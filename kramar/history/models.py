@@ -60,6 +60,10 @@ class Interaction(TimeStampedModel):
         "clients.Company", verbose_name=_("company"), null=True, blank=True, on_delete=models.CASCADE,
         related_name="interactions",
     )
+    deal = models.ForeignKey(
+        "sales.Deal", verbose_name=_("deal"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="interactions",
+    )
     external_id = models.CharField(  # noqa: DJ001 (NULL keeps the partial unique constraint simple)
         _("external id"), max_length=255, null=True, blank=True,
         help_text=_("Message-ID, call id … Ingesting the same item twice stores it once."),

@@ -71,6 +71,8 @@ INSTALLED_APPS = [
     "kramar.clients",
     "kramar.history",
     "kramar.search",
+    "kramar.sales",
+    "kramar.activities",
     "kramar.demo",
 ]
 
@@ -148,6 +150,8 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("uk", _("Ukrainian"))]
 LOCALE_PATHS = [PACKAGE_DIR / "locale"]
 TIME_ZONE = env("KRAMAR_TIME_ZONE", "Europe/Kyiv")
+# Sales: deals default to this currency; reports convert to it with the dated exchange rates.
+KRAMAR_BASE_CURRENCY = env("KRAMAR_BASE_CURRENCY", "UAH").upper()
 USE_I18N = True
 USE_TZ = True
 
