@@ -8,11 +8,13 @@ from django.core.exceptions import ObjectDoesNotExist
 from ninja import NinjaAPI
 
 from kramar.accounts.api import router as accounts_router
+from kramar.activities.api import router as activities_router
 from kramar.clients.api import router as clients_router
 from kramar.clients.merge_api import router as merge_router
 from kramar.core.api import router as core_router
 from kramar.core.api_support import API_AUTH, OfflineSwagger, SafeParser, install_error_handlers, on_not_found
 from kramar.history.api import router as history_router
+from kramar.sales.api import router as sales_router
 from kramar.search.api import router as search_router
 
 api = NinjaAPI(
@@ -33,3 +35,5 @@ api.add_router("/", core_router)
 api.add_router("/", accounts_router)
 api.add_router("/", search_router)
 api.add_router("/", merge_router)
+api.add_router("/", sales_router)
+api.add_router("/", activities_router)

@@ -12,5 +12,9 @@ urlpatterns = [
     path("audit/", include("kramar.core.urls")),
     path("history/", include("kramar.history.urls")),
     path("merge/", include("kramar.clients.merge_urls")),
+    path("sales/", include("kramar.sales.urls")),
+    path("", include("kramar.activities.urls")),
+    path("my-day/", include("kramar.desk.urls")),
+    path("control/", include("kramar.control.urls")),
     path("", include("kramar.clients.urls")),
 ]

@@ -73,6 +73,8 @@ INSTALLED_APPS = [
     "kramar.search",
     "kramar.sales",
     "kramar.activities",
+    "kramar.desk",
+    "kramar.control",
     "kramar.demo",
 ]
 

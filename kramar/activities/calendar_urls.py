@@ -1,0 +1,3 @@
+"""Calendar pages and the iCalendar feed."""
+
+urlpatterns: list = []

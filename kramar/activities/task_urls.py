@@ -1,0 +1,3 @@
+"""Task pages (owned by the tasks module)."""
+
+urlpatterns: list = []
