@@ -3,6 +3,8 @@
 
     .venv/bin/python scripts/i18n_check.py              # every check
     .venv/bin/python scripts/i18n_check.py --no-sources # skip the makemessages comparison (faster)
+    .venv/bin/python scripts/i18n_check.py --ignore 'kramar/sales/*'  # leave an app's sources out of the
+                                                        # comparison (while its strings are not merged yet)
 
 Fails (exit status 1) and lists the msgids when:
 - an entry of kramar/locale/uk/LC_MESSAGES/*.po is untranslated (any msgstr empty) or fuzzy;
@@ -15,6 +17,7 @@ Fails (exit status 1) and lists the msgids when:
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import gettext
 import os
 import re
@@ -240,8 +243,19 @@ def compiled_problems(path: Path) -> list[str]:
     return wrong
 
 
-def source_problems() -> list[str]:
-    """Runs makemessages into a temporary copy of the locale folder and compares the msgid sets."""
+def _only_in(entry: Entry, patterns: list[str]) -> bool:
+    """Whether every source reference of the entry lies in a path matching one of the (glob) patterns."""
+    paths = [ref.rsplit(":", 1)[0] for ref in entry.references]
+    return bool(paths) and all(
+        any(fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path, pattern.rstrip("/*") + "/*") for pattern in patterns)
+        for path in paths
+    )
+
+
+def source_problems(ignore: list[str] | None = None) -> list[str]:
+    """Runs makemessages into a temporary copy of the locale folder and compares the msgid sets. `ignore`: more
+    glob patterns of source paths to leave out (and catalogue entries found only there are not reported)."""
+    ignore = list(ignore or [])
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kramar.config.settings.base")
     import django
@@ -265,7 +279,7 @@ def source_problems() -> list[str]:
                         "makemessages",
                         locale=[LANGUAGE],
                         domain=domain,
-                        ignore_patterns=IGNORE,
+                        ignore_patterns=IGNORE + ignore,
                         no_obsolete=True,
                         verbosity=0,
                     )
@@ -279,6 +293,8 @@ def source_problems() -> list[str]:
             for key in sorted(fresh.keys() - ours.keys(), key=str):
                 problems.append(f"{domain}.po lacks (new in the sources): {fresh[key].label()}")
             for key in sorted(ours.keys() - fresh.keys(), key=str):
+                if ignore and _only_in(ours[key], ignore):
+                    continue
                 problems.append(f"{domain}.po holds (gone from the sources): {ours[key].label()}")
     return problems
 
@@ -286,6 +302,10 @@ def source_problems() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-sources", action="store_true", help="skip the makemessages comparison")
+    parser.add_argument(
+        "--ignore", action="append", default=[], metavar="PATTERN",
+        help="leave sources matching this glob (e.g. 'kramar/sales/*') out of the makemessages comparison; repeatable",
+    )
     args = parser.parse_args(argv)
 
     problems: list[str] = []
@@ -296,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         if path.exists():
             problems += catalogue_problems(path) + msgfmt_problems(path) + compiled_problems(path)
     if not args.no_sources:
-        problems += source_problems()
+        problems += source_problems(args.ignore)
 
     for problem in problems:
         print(problem)

@@ -9,7 +9,6 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import CharField, Value
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 
 from kramar.clients import services
@@ -213,7 +212,7 @@ def _guarded(getter, request, pk: int, action: str):
     """The record if visible (else 404) and inside the caller's scope for `action` (else 403)."""
     obj = getter(actor=actor(request), pk=pk, action="view")
     if action != "view" and not scopes.record_allowed(actor(request), obj, action):
-        raise PermissionDenied(_("You may not %(action)s this record.") % {"action": action})
+        raise PermissionDenied(services.denied_message(obj.scope_entity, action, record=True))
     return obj
 
 

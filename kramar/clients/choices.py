@@ -1,5 +1,6 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class LifecycleStage(models.TextChoices):
@@ -44,17 +45,17 @@ class PointKind(models.TextChoices):
 class PointLabel(models.TextChoices):
     WORK = "work", _("Work")
     MOBILE = "mobile", _("Mobile")
-    HOME = "home", _("Home")
+    HOME = "home", pgettext_lazy("phone or e-mail label", "Home")
     FAX = "fax", _("Fax")
-    OTHER = "other", _("Other")
+    OTHER = "other", pgettext_lazy("phone or e-mail label", "Other")
 
 
 class AddressKind(models.TextChoices):
     LEGAL = "legal", _("Legal")
     POSTAL = "postal", _("Postal")
     DELIVERY = "delivery", _("Delivery")
-    HOME = "home", _("Home")
-    OTHER = "other", _("Other")
+    HOME = "home", pgettext_lazy("address kind", "Home")
+    OTHER = "other", pgettext_lazy("address kind", "Other")
 
 
 class ClientClass(models.TextChoices):

@@ -210,6 +210,8 @@ class MergeRecord(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["entity", "survivor_id"], name="clients_merge_survivor_idx")]
+        verbose_name = _("merge record")
+        verbose_name_plural = _("merge records")
 
     def __str__(self) -> str:
         return f"{self.entity} {self.loser_id} → {self.survivor_id}"

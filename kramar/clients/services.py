@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Model
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from kramar.accounts.models import Team, User
 from kramar.clients.duplicates import DuplicateReport, company_duplicates_find, contact_duplicates_find
@@ -56,9 +57,38 @@ class BulkResult:
 # ----------------------------------------------------------------------------------------- helpers
 
 
+# Refusals as whole sentences, one per (entity, action), so that every language words each one in full
+# (an English action code spliced into a translated sentence reads as nonsense in Ukrainian).
+DENIED: dict[tuple[str, str], Any] = {
+    ("contact", "view"): gettext_lazy("You may not view contacts."),
+    ("contact", "create"): gettext_lazy("You may not create contacts."),
+    ("contact", "change"): gettext_lazy("You may not change contacts."),
+    ("contact", "delete"): gettext_lazy("You may not delete contacts."),
+    ("contact", "export"): gettext_lazy("You may not export contacts."),
+    ("company", "view"): gettext_lazy("You may not view companies."),
+    ("company", "create"): gettext_lazy("You may not create companies."),
+    ("company", "change"): gettext_lazy("You may not change companies."),
+    ("company", "delete"): gettext_lazy("You may not delete companies."),
+    ("company", "export"): gettext_lazy("You may not export companies."),
+}
+# The same for one record the actor can see but may not act on.
+RECORD_DENIED: dict[tuple[str, str], Any] = {
+    ("contact", "change"): gettext_lazy("You may not change this contact."),
+    ("contact", "delete"): gettext_lazy("You may not delete this contact."),
+    ("company", "change"): gettext_lazy("You may not change this company."),
+    ("company", "delete"): gettext_lazy("You may not delete this company."),
+}
+
+
+def denied_message(entity: str, action: str, *, record: bool = False) -> str:
+    """The refusal for `action` on `entity` records (or on one record), in the active language."""
+    message = (RECORD_DENIED if record else DENIED).get((entity, action))
+    return str(message) if message is not None else _("You may not do this.")
+
+
 def _require(actor, entity: str, action: str) -> None:
     if not scopes.can(actor, entity, action):
-        raise PermissionDenied(_("You may not %(action)s %(entity)s records.") % {"action": action, "entity": entity})
+        raise PermissionDenied(denied_message(entity, action))
 
 
 def _assignable(actor, entity: str, action: str, owner: User | None, team: Team | None) -> bool:

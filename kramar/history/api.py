@@ -9,6 +9,7 @@ from django.http import FileResponse, Http404, HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from ninja import File, Query, Router, Status
 from ninja.files import UploadedFile
 
@@ -82,10 +83,17 @@ def _detail(i: Interaction, status: int = 200):
     return json_response(_out(i), status=status, headers={"ETag": etag_for(i.version)})
 
 
+# Whole sentences per action, so that every language words each refusal in full.
+DENIED = {
+    "change": gettext_lazy("You may not change this interaction."),
+    "delete": gettext_lazy("You may not delete this interaction."),
+}
+
+
 def _guarded(request: HttpRequest, pk: int, action: str) -> Interaction:
     interaction = interaction_get(actor=actor(request), pk=pk, action="view")
     if action != "view" and not scopes.record_allowed(actor(request), interaction, action):
-        raise PermissionDenied(_("You may not %(action)s this interaction.") % {"action": action})
+        raise PermissionDenied(str(DENIED.get(action) or _("You may not do this.")))
     return interaction
 
 
@@ -111,11 +119,16 @@ def interaction_list_op(request, filters: Query[InteractionFilters]):
     return json_response({"items": [_out(i) for i in rows], "next_cursor": page.next_cursor(rows)})
 
 
-@router.post("/interactions/", response={201: InteractionOut, **ERRORS}, operation_id="interaction_create")
+@router.post(
+    "/interactions/", response={200: InteractionOut, 201: InteractionOut, **ERRORS}, operation_id="interaction_create"
+)
 def interaction_create_op(request, payload: InteractionIn):
-    """Log an interaction. With an `external_id` already stored for the channel, that one is returned."""
-    interaction = services.interaction_create(actor=actor(request), data=payload.dict(exclude_unset=True))
-    return _detail(interaction, status=201)
+    """Log an interaction: 201 when created. With an `external_id` already stored for the channel, that one is
+    returned with 200 and nothing is created (409 when it lies outside your scope)."""
+    interaction, created = services.interaction_create_or_get(
+        actor=actor(request), data=payload.dict(exclude_unset=True)
+    )
+    return _detail(interaction, status=201 if created else 200)
 
 
 @router.get(

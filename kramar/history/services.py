@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.db.models import Max, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -109,30 +110,99 @@ def _clean(actor, data: dict[str, Any], *, interaction: Interaction | None) -> d
     return values
 
 
+# ------------------------------------------------------------------------ clients' "last contacted"
+def _clients_bump_last_contacted(interaction: Interaction) -> None:
+    """Move the clients' last_contacted_at forward to this interaction (never back): one guarded UPDATE each."""
+    when = interaction.occurred_at
+    for model, pk in ((Contact, interaction.contact_id), (Company, interaction.company_id)):
+        if pk is not None:
+            model.objects.filter(pk=pk).filter(
+                Q(last_contacted_at__isnull=True) | Q(last_contacted_at__lt=when)
+            ).update(last_contacted_at=when)
+
+
+def latest_interaction_subquery(field: str) -> Subquery:
+    """MAX(occurred_at) of the outer client's interactions: served by the (contact|company, -occurred_at) index."""
+    return Subquery(
+        Interaction.objects.filter(**{field: OuterRef("pk")})
+        .order_by()
+        .values(field)
+        .annotate(latest=Max("occurred_at"))
+        .values("latest")[:1]
+    )
+
+
+def clients_last_contacted_recompute(
+    *, contact_ids: list[int] | None = None, company_ids: list[int] | None = None
+) -> int:
+    """Set last_contacted_at of the given clients (all of them when a list is None) to the latest occurred_at of
+    their interactions (NULL when none): one set-based UPDATE with a correlated subquery per model. Returns the
+    number of rows updated."""
+    updated = 0
+    for model, field, ids in ((Contact, "contact_id", contact_ids), (Company, "company_id", company_ids)):
+        qs = model.objects.all()
+        if ids is not None:
+            ids = [pk for pk in ids if pk is not None]
+            if not ids:
+                continue
+            qs = qs.filter(pk__in=ids)
+        updated += qs.update(last_contacted_at=latest_interaction_subquery(field))
+    return updated
+
+
+class ExternalIdTaken(DomainError):
+    """The external id is already stored for the channel, on an interaction the actor may not see."""
+
+    status = 409
+
+    def __init__(self, *, channel: str, external_id: str):
+        super().__init__(
+            "external_id_taken",
+            _("An interaction with this external id is already stored for the channel, outside your scope."),
+            {"field": "external_id", "channel": channel, "external_id": external_id},
+        )
+
+
+def _stored_for(actor, channel: str, external_id: str) -> Interaction | None:
+    """The interaction already stored under (channel, external_id), if any; refused when outside the actor's scope
+    (returning it would show another team's record)."""
+    existing = Interaction.objects.filter(channel=channel, external_id=external_id).first()
+    if existing is not None and not scopes.record_allowed(actor, existing, "view"):
+        raise ExternalIdTaken(channel=channel, external_id=external_id)
+    return existing
+
+
 def interaction_create(*, actor, data: dict[str, Any]) -> Interaction:
     """Log an interaction. With an external id already stored for the channel, returns that one."""
+    return interaction_create_or_get(actor=actor, data=data)[0]
+
+
+def interaction_create_or_get(*, actor, data: dict[str, Any]) -> tuple[Interaction, bool]:
+    """Log an interaction, idempotent on (channel, external_id): returns (the new interaction, True), or, when the
+    external id is already stored for the channel, (that interaction, False) and creates nothing."""
     if not scopes.can(actor, "interaction", "create"):
         raise PermissionDenied(_("You may not log interactions."))
     values = _clean(actor, data, interaction=None)
     ext = values.get("external_id")
     if ext:
-        existing = Interaction.objects.filter(channel=values["channel"], external_id=ext).first()
+        existing = _stored_for(actor, values["channel"], ext)
         if existing:
-            return existing
+            return existing, False
     try:
         with transaction.atomic():
             interaction = Interaction.objects.create(user=actor if getattr(actor, "pk", None) else None, **values)
+            _clients_bump_last_contacted(interaction)
             audit_record(
                 actor=actor, action=AuditEntry.Action.CREATE, obj=interaction,
                 changes={k: [None, v] for k, v in snapshot(interaction).items() if v not in (None, "", {}, [])},
             )
     except IntegrityError:
         if ext:  # a concurrent ingestion of the same item won
-            existing = Interaction.objects.filter(channel=values["channel"], external_id=ext).first()
+            existing = _stored_for(actor, values["channel"], ext)
             if existing:
-                return existing
+                return existing, False
         raise
-    return interaction
+    return interaction, True
 
 
 @transaction.atomic
@@ -144,10 +214,16 @@ def interaction_update(*, actor, interaction: Interaction, data: dict[str, Any],
         raise VersionConflict(current_version=interaction.version, sent_version=int(expected_version))
     values = _clean(actor, data, interaction=interaction)
     before = snapshot(interaction)
+    clients_before = (interaction.contact_id, interaction.company_id, interaction.occurred_at)
     for key, value in values.items():
         setattr(interaction, key, value)
     interaction.version += 1
     interaction.save()
+    if (interaction.contact_id, interaction.company_id, interaction.occurred_at) != clients_before:
+        clients_last_contacted_recompute(
+            contact_ids=[clients_before[0], interaction.contact_id],
+            company_ids=[clients_before[1], interaction.company_id],
+        )
     changes = diff(before, snapshot(interaction))
     if changes:
         audit_record(actor=actor, action=AuditEntry.Action.UPDATE, obj=interaction, changes=changes)
@@ -165,7 +241,9 @@ def interaction_delete(*, actor, interaction: Interaction, expected_version: int
         actor=actor, action=AuditEntry.Action.DELETE, obj=interaction,
         changes={k: [v, None] for k, v in snapshot(interaction).items()},
     )
+    contact_id, company_id = interaction.contact_id, interaction.company_id
     interaction.delete()
+    clients_last_contacted_recompute(contact_ids=[contact_id], company_ids=[company_id])
 
 
 @transaction.atomic

@@ -1,11 +1,17 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from kramar.accounts.models import ApiToken, User
 from kramar.accounts.services import api_token_create, api_token_revoke
 
 
 class Command(BaseCommand):
-    help = "Manage personal API tokens: token create --user NAME [--name N] | token list --user NAME | token revoke --user NAME ID"
+    @property
+    def help(self) -> str:  # a property: argparse needs a real str, in the language active when it is shown
+        return _(
+            "Manage personal API tokens: token create --user NAME [--name N] | token list --user NAME | "
+            "token revoke --user NAME ID"
+        )
 
     def add_arguments(self, parser):
         parser.add_argument("action", choices=["create", "list", "revoke"])
@@ -17,18 +23,23 @@ class Command(BaseCommand):
         try:
             owner = User.objects.get(username=user)
         except User.DoesNotExist as exc:
-            raise CommandError(f"No user named {user!r}") from exc
+            raise CommandError(_("No user named %(name)s") % {"name": repr(user)}) from exc
         if action == "create":
             token, plain = api_token_create(user=owner, name=name)
-            self.stdout.write(plain)
-            self.stderr.write(f"Token {token.pk} ({token.name}) for {owner.username}. It is shown once; keep it safe.")
+            self.stdout.write(plain)  # only the token on stdout, so that scripts can capture it
+            self.stderr.write(
+                _("Token %(id)d (%(name)s) for %(user)s. It is shown once; keep it safe.")
+                % {"id": token.pk, "name": token.name, "user": owner.username}
+            )
         elif action == "list":
             for t in ApiToken.objects.filter(user=owner):
-                state = "revoked" if t.revoked_at else "active"
-                self.stdout.write(f"{t.pk}\t{t.name}\t{t.prefix}…\t{state}\tlast used {t.last_used_at or 'never'}")
+                state = _("revoked") if t.revoked_at else _("active")
+                used = t.last_used_at or _("never")
+                line = _("last used %(when)s") % {"when": used}
+                self.stdout.write(f"{t.pk}\t{t.name}\t{t.prefix}…\t{state}\t{line}")
         else:
             if token_id is None:
-                raise CommandError("Give the token id to revoke")
+                raise CommandError(_("Give the token id to revoke"))
             if not api_token_revoke(user=owner, token_id=token_id):
-                raise CommandError("No such active token")
-            self.stdout.write(f"Revoked token {token_id}")
+                raise CommandError(_("No such active token."))
+            self.stdout.write(_("Revoked token %(id)d") % {"id": token_id})
