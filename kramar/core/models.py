@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class TimeStampedModel(models.Model):
@@ -55,6 +56,8 @@ class CustomFieldDefinition(models.Model):
         COMPANY = "company", _("Company")
         CONTACT = "contact", _("Contact")
         INTERACTION = "interaction", _("Interaction")
+        DEAL = "deal", _("Deal")
+        TASK = "task", _("Task")
 
     class FieldType(models.TextChoices):
         TEXT = "text", _("Text")
@@ -70,7 +73,7 @@ class CustomFieldDefinition(models.Model):
     field_type = models.CharField(_("type"), max_length=16, choices=FieldType.choices, default=FieldType.TEXT)
     choices = models.JSONField(_("choices"), default=list, blank=True, help_text=_("Allowed values for choice fields."))
     required = models.BooleanField(_("required"), default=False)
-    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    position = models.PositiveSmallIntegerField(pgettext_lazy("display order", "position"), default=0)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:

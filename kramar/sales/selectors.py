@@ -1,0 +1,286 @@
+"""Reads of the sales domain. Deal reads start from `Deal.objects.visible_to(actor)`; `deal_get` is the guarded
+fetch (404 outside the actor's scope). Lists and the board annotate the base amount, the next open task's due
+time and whether the deal is rotting, all in SQL, with a bounded number of queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import (
+    BooleanField,
+    Count,
+    DateTimeField,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Func,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
+from django.http import Http404
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+
+from kramar.activities.choices import TaskStatus
+from kramar.activities.models import Task
+from kramar.sales.choices import DealStatus
+from kramar.sales.models import Deal, DealStageHistory, LostReason, Pipeline, Product, Stage
+from kramar.sales.money import BASE_FIELD, deals_with_base_amount
+
+CENT = Decimal("0.01")
+
+DEAL_SORTS: dict[str, tuple[Any, ...]] = {
+    "title": ("title", "id"),
+    "-title": ("-title", "-id"),
+    "amount": (F("amount_base").asc(nulls_last=True), "id"),
+    "-amount": (F("amount_base").desc(nulls_last=True), "-id"),
+    "close": (F("expected_close_date").asc(nulls_last=True), "id"),
+    "-close": (F("expected_close_date").desc(nulls_last=True), "-id"),
+    "updated": ("updated_at", "id"),
+    "-updated": ("-updated_at", "-id"),
+    "stage": ("pipeline__position", "pipeline_id", "stage__position", "stage_id", "-updated_at", "-id"),
+}
+TRUE_VALUES = {True, "1", "true", "True", "on", "yes"}
+
+
+# ------------------------------------------------------------------------------------------ pipelines
+
+
+def pipeline_list() -> QuerySet[Pipeline]:
+    """Active pipelines in their order, with their stages."""
+    return Pipeline.objects.filter(active=True).order_by("position", "id").prefetch_related(
+        Prefetch("stages", queryset=Stage.objects.order_by("position", "id"))
+    )
+
+
+def pipeline_get(*, pk: Any) -> Pipeline:
+    try:
+        return pipeline_list().get(pk=int(pk))
+    except (Pipeline.DoesNotExist, TypeError, ValueError) as exc:
+        raise Http404("No such pipeline") from exc
+
+
+def pipeline_default() -> Pipeline | None:
+    """The pipeline marked default, else the first active one; None when there is none."""
+    qs = pipeline_list()
+    return qs.filter(is_default=True).first() or qs.first()
+
+
+def stage_get(*, pk: Any, actor=None) -> Stage:
+    try:
+        return Stage.objects.select_related("pipeline").get(pk=int(pk))
+    except (Stage.DoesNotExist, TypeError, ValueError) as exc:
+        raise Http404("No such stage") from exc
+
+
+def lost_reasons() -> QuerySet[LostReason]:
+    return LostReason.objects.filter(active=True).order_by("position", "name")
+
+
+# ------------------------------------------------------------------------------------------ deals
+
+
+class DaysInterval(Func):
+    """A whole number of days (an integer expression) as an SQL duration: an interval on PostgreSQL, the
+    microseconds Django uses for durations on SQLite."""
+
+    output_field = DurationField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection, template="make_interval(days => %(expressions)s)",
+                              **extra_context)
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection, template="(%(expressions)s * 86400000000)", **extra_context)
+
+
+def _rotting_q(now: dt.datetime | None = None) -> Q:
+    """Open deals whose time in their stage exceeds the stage's rotting limit (days), in SQL."""
+    now = now or timezone.now()
+    limit = DaysInterval(F("stage__rotting_days"))
+    return Q(status=DealStatus.OPEN, stage__rotting_days__isnull=False) & Q(
+        stage_entered_at__lt=ExpressionWrapper(Value(now) - limit, output_field=DateTimeField())
+    )
+
+
+def deals_annotate(qs: QuerySet[Deal], *, now: dt.datetime | None = None) -> QuerySet[Deal]:
+    """amount_base, next_task_due (earliest due time of the deal's open tasks) and is_rotting, all in SQL."""
+    next_due = (
+        Task.objects.filter(deal_id=OuterRef("pk"), status=TaskStatus.OPEN, due_at__isnull=False)
+        .order_by("due_at")
+        .values("due_at")[:1]
+    )
+    return deals_with_base_amount(qs).annotate(
+        next_task_due=Subquery(next_due),
+        is_rotting=ExpressionWrapper(_rotting_q(now), output_field=BooleanField()),
+    )
+
+
+def deal_get(*, actor, pk: Any, action: str = "view") -> Deal:
+    try:
+        return (
+            Deal.objects.visible_to(actor, action)
+            .select_related("company", "owner", "team", "stage", "pipeline", "currency", "lost_reason")
+            .get(pk=int(pk))
+        )
+    except (Deal.DoesNotExist, TypeError, ValueError) as exc:
+        raise Http404("No such deal") from exc
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return parse_date(str(value)) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _truthy(value: Any) -> bool:
+    return value in TRUE_VALUES
+
+
+def deals_filter(qs: QuerySet[Deal], *, actor, filters: dict[str, Any] | None) -> QuerySet[Deal]:
+    """Apply the deal list / board filters; values that do not parse are ignored (never a 500)."""
+    filters = filters or {}
+    for key, lookup in (("pipeline", "pipeline_id"), ("stage", "stage_id"), ("team", "team_id")):
+        if filters.get(key) not in (None, ""):
+            value = _int(filters[key])
+            qs = qs.filter(**{lookup: value}) if value is not None else qs.none()
+    if filters.get("status") in DealStatus.values:
+        qs = qs.filter(status=filters["status"])
+    owner = filters.get("owner")
+    if owner not in (None, ""):
+        owner_id = actor.pk if owner == "me" else _int(owner)
+        qs = qs.filter(owner_id=owner_id) if owner_id is not None else qs.none()
+    if filters.get("tag"):
+        qs = qs.filter(tags__name=str(filters["tag"]).strip())
+    close_from, close_to = _date(filters.get("close_from")), _date(filters.get("close_to"))
+    if close_from:
+        qs = qs.filter(expected_close_date__gte=close_from)
+    if close_to:
+        qs = qs.filter(expected_close_date__lte=close_to)
+    if filters.get("q"):
+        qs = qs.filter(title__icontains=str(filters["q"]).strip())
+    if _truthy(filters.get("rotting")):
+        qs = qs.filter(_rotting_q())
+    if _truthy(filters.get("no_next_step")):
+        open_tasks = Task.objects.filter(deal_id=OuterRef("pk"), status=TaskStatus.OPEN)
+        qs = qs.filter(status=DealStatus.OPEN).filter(~Exists(open_tasks))
+    return qs
+
+
+def deal_list(*, actor, filters: dict[str, Any] | None = None, sort: str = "-updated") -> QuerySet[Deal]:
+    """Deals the actor may see, filtered and sorted, annotated with amount_base, next_task_due, is_rotting."""
+    qs = deals_filter(Deal.objects.visible_to(actor, "view"), actor=actor, filters=filters)
+    return (
+        deals_annotate(qs)
+        .select_related("company", "owner", "team", "stage", "pipeline", "currency")
+        .order_by(*DEAL_SORTS.get(sort, DEAL_SORTS["-updated"]))
+    )
+
+
+def deal_stage_history(*, deal) -> QuerySet[DealStageHistory]:
+    """The deal's stays in stages, oldest first (left_at NULL: the current one)."""
+    return DealStageHistory.objects.filter(deal_id=deal.pk).select_related("stage", "actor").order_by("entered_at", "id")
+
+
+# ------------------------------------------------------------------------------------------ board
+
+
+@dataclass
+class BoardColumn:
+    stage: Stage
+    deals: list[Deal] = field(default_factory=list)
+    count: int = 0
+    total_base: Decimal = Decimal("0.00")
+    weighted_base: Decimal = Decimal("0.00")
+
+
+def board(*, actor, pipeline, filters: dict[str, Any] | None = None, per_stage: int = 30) -> list[BoardColumn]:
+    """One column per stage of `pipeline`: the first `per_stage` deals (most recently updated first), how many
+    there are, their total in the base currency and the total weighted by the stage's probability.
+    Queries: stages (1) + totals (1) + deals per stage (1 each) + tags of all shown deals (1)."""
+    stages = list(Stage.objects.filter(pipeline_id=pipeline.pk).order_by("position", "id"))
+    filters = {k: v for k, v in (filters or {}).items() if k not in ("pipeline", "stage")}
+    base = deals_filter(Deal.objects.visible_to(actor, "view").filter(pipeline_id=pipeline.pk), actor=actor,
+                        filters=filters)
+    totals = {
+        row["stage_id"]: row
+        for row in deals_with_base_amount(base)
+        .order_by()
+        .values("stage_id")
+        .annotate(n=Count("id"), total=Coalesce(Sum("amount_base"), Value(Decimal(0)), output_field=BASE_FIELD))
+    }
+    columns: list[BoardColumn] = []
+    shown: list[Deal] = []
+    listed = deals_annotate(base).select_related("company", "owner", "currency", "stage").order_by("-updated_at", "-id")
+    for stage in stages:
+        row = totals.get(stage.pk)
+        column = BoardColumn(stage=stage)
+        if row and row["n"]:
+            column.count = row["n"]
+            column.total_base = Decimal(row["total"] or 0).quantize(CENT)
+            column.weighted_base = (column.total_base * Decimal(stage.probability) / Decimal(100)).quantize(CENT)
+            column.deals = list(listed.filter(stage_id=stage.pk)[:per_stage]) if per_stage > 0 else []
+            shown.extend(column.deals)
+        columns.append(column)
+    if shown:
+        from django.db.models import prefetch_related_objects
+
+        prefetch_related_objects(shown, "tags")
+    return columns
+
+
+def board_column_deals(*, actor, pipeline, stage, filters=None, offset: int = 0, limit: int = 30) -> list[Deal]:
+    """More deals of one board column ("load more")."""
+    filters = {k: v for k, v in (filters or {}).items() if k not in ("pipeline", "stage")}
+    qs = deals_filter(
+        Deal.objects.visible_to(actor, "view").filter(pipeline_id=pipeline.pk, stage_id=stage.pk),
+        actor=actor, filters=filters,
+    )
+    return list(
+        deals_annotate(qs).select_related("company", "owner", "currency", "stage")
+        .prefetch_related("tags").order_by("-updated_at", "-id")[offset : offset + limit]
+    )
+
+
+# ------------------------------------------------------------------------------------------ products
+
+
+def product_list(*, filters: dict[str, Any] | None = None) -> QuerySet[Product]:
+    filters = filters or {}
+    qs = Product.objects.all()
+    if filters.get("q"):
+        q = str(filters["q"]).strip()
+        qs = qs.filter(Q(name__icontains=q) | Q(sku__icontains=q))
+    active = filters.get("active")
+    if active not in (None, ""):
+        qs = qs.filter(active=_truthy(active))
+    return qs.order_by("name", "id")
+
+
+def product_get(*, pk: Any) -> Product:
+    try:
+        return Product.objects.prefetch_related("prices").get(pk=int(pk))
+    except (Product.DoesNotExist, TypeError, ValueError) as exc:
+        raise Http404("No such product") from exc
