@@ -1,0 +1,113 @@
+"""Reminders fire once: an in-app notification to the assignee and, when asked, an e-mail; never for a closed task."""
+
+import datetime as dt
+import threading
+
+import pytest
+from django.core import mail
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from kramar.activities import services
+from kramar.activities.models import Task
+from kramar.activities.tasks import send_task_reminders_task
+from kramar.activities.tests.factories import TaskFactory
+from kramar.core.models import Notification
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _locmem(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+
+def _due(owner, **kwargs):
+    now = timezone.now()
+    return TaskFactory(owner=owner, remind_at=now - dt.timedelta(minutes=1), due_at=now + dt.timedelta(minutes=14),
+                       **kwargs)
+
+
+def test_a_due_reminder_notifies_the_assignee_and_mails_once(rep_a):
+    # given
+    task = _due(rep_a, title="Call Ромашка", remind_by_email=True)
+    # when
+    sent = services.reminders_due_send()
+    again = services.reminders_due_send()
+    # then
+    assert (sent, again) == (1, 0)
+    notification = Notification.objects.get()
+    assert notification.user_id == rep_a.pk and "Call Ромашка" in notification.text
+    assert notification.kind == "task_reminder" and str(task.pk) in notification.url
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == [rep_a.email] and "Call Ромашка" in mail.outbox[0].subject
+    assert Task.objects.get(pk=task.pk).reminded_at is not None
+
+
+def test_no_email_unless_asked(rep_a):
+    _due(rep_a, remind_by_email=False)
+    assert services.reminders_due_send() == 1
+    assert Notification.objects.count() == 1 and mail.outbox == []
+
+
+def test_not_yet_due_done_and_cancelled_tasks_are_not_reminded(rep_a):
+    # given
+    TaskFactory(owner=rep_a, remind_at=timezone.now() + dt.timedelta(minutes=5))
+    done = _due(rep_a, remind_by_email=True)
+    cancelled = _due(rep_a, remind_by_email=True)
+    services.task_complete(actor=rep_a, task=done)
+    services.task_cancel(actor=rep_a, task=cancelled)
+    # when
+    sent = services.reminders_due_send()
+    # then
+    assert sent == 0 and Notification.objects.count() == 0 and mail.outbox == []
+
+
+def test_changing_the_reminder_time_arms_it_again(rep_a):
+    # given: a reminder already sent
+    task = _due(rep_a)
+    services.reminders_due_send()
+    # when: the rep moves it to a new time that is due
+    services.task_update(actor=rep_a, task=task, data={"remind_at": timezone.now() - dt.timedelta(seconds=5)})
+    # then
+    assert services.reminders_due_send() == 1
+    assert Notification.objects.count() == 2
+
+
+def test_the_periodic_job_sends_reminders(rep_a):
+    _due(rep_a)
+    send_task_reminders_task.call_local()
+    assert Notification.objects.filter(user=rep_a).count() == 1
+
+
+def test_concurrent_runs_send_each_reminder_once(rep_a):
+    """Two runs at the same time (two threads, two connections): every reminder goes out exactly once."""
+    if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith(("file:memorydb", ":memory:")):
+        pytest.skip("an in-memory SQLite database is not shared between threads")
+    # given
+    for _ in range(20):
+        _due(rep_a, remind_by_email=True)
+    counts: list[int] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def run():
+        try:
+            barrier.wait()
+            counts.append(services.reminders_due_send())
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    # when
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # then
+    assert not errors, errors
+    assert sum(counts) == 20
+    assert Notification.objects.count() == 20 and len(mail.outbox) == 20

@@ -1,0 +1,208 @@
+"""Task pages: list with filters and empty state, bounded queries, scopes (404), the form with field errors and the
+version message, the complete-with-outcome partial (HTMX) and the quick call log."""
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from kramar.activities import services
+from kramar.activities.models import Task
+from kramar.activities.tests.factories import TaskFactory
+from kramar.clients.tests.factories import ContactFactory
+from kramar.history.models import Interaction
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def contact(rep_a, team_a):
+    return ContactFactory(owner=rep_a, team=team_a, first_name="Олена", last_name="Петренко")
+
+
+@pytest.fixture
+def client_a(client, rep_a):
+    client.force_login(rep_a)
+    return client
+
+
+def test_anonymous_is_sent_to_login(client):
+    response = client.get(reverse("activities:task-list"))
+    assert response.status_code == 302 and "login" in response["Location"]
+
+
+def test_list_shows_my_open_tasks_and_the_empty_state(client_a, rep_a, rep_a2, team_a):
+    # given: nothing
+    response = client_a.get(reverse("activities:task-list"))
+    assert response.status_code == 200 and b'data-testid="empty"' in response.content
+    # given
+    TaskFactory(owner=rep_a, team=team_a, title="Call Ромашка")
+    TaskFactory(owner=rep_a, team=team_a, title="Finished", status="done")
+    TaskFactory(owner=rep_a2, team=team_a, title="Teammate's task")
+    # when
+    html = client_a.get(reverse("activities:task-list")).content.decode()
+    # then: mine and open by default
+    assert "Call Ромашка" in html and "Finished" not in html and "Teammate" not in html
+    html = client_a.get(reverse("activities:task-list"), {"whose": "all", "status": "all"}).content.decode()
+    assert "Call Ромашка" in html and "Finished" in html and "Teammate" in html
+
+
+def test_list_filters_overdue_kind_and_due_range_and_htmx_partial(client_a, rep_a):
+    now = timezone.now()
+    TaskFactory(owner=rep_a, title="Late", due_at=now - dt.timedelta(days=1), kind="call")
+    TaskFactory(owner=rep_a, title="Next week", due_at=now + dt.timedelta(days=7))
+    url = reverse("activities:task-list")
+    html = client_a.get(url, {"overdue": "on"}).content.decode()
+    assert "Late" in html and "Next week" not in html
+    html = client_a.get(url, {"kind": "todo"}).content.decode()
+    assert "Late" not in html and "Next week" in html
+    day = (timezone.localdate() + dt.timedelta(days=7)).isoformat()
+    html = client_a.get(url, {"due_from": day, "due_to": day}).content.decode()
+    assert "Late" not in html and "Next week" in html
+    # a bad date is ignored with the field's error, not a 500
+    assert client_a.get(url, {"due_from": "someday"}).status_code == 200
+    # HTMX gets only the table
+    partial = client_a.get(url, {"sort": "-due"}, **HTMX).content.decode()
+    assert 'id="list-table"' in partial and "<html" not in partial
+    assert partial.index("Next week") < partial.index("Late")
+
+
+def test_list_page_has_bounded_queries(client_a, rep_a, team_a, django_assert_max_num_queries):
+    # given: 60 tasks with clients
+    for i in range(60):
+        TaskFactory(owner=rep_a, team=team_a, contact=ContactFactory(owner=rep_a, team=team_a),
+                    due_at=timezone.now() + dt.timedelta(hours=i + 1))
+    # when / then
+    with django_assert_max_num_queries(12):
+        response = client_a.get(reverse("activities:task-list"))
+    assert response.status_code == 200
+    assert response.content.count(b'data-task-status="open"') == 50
+
+
+def test_other_team_gets_404_on_every_task_page(client, rep_b, rep_a):
+    task = TaskFactory(owner=rep_a)
+    client.force_login(rep_b)
+    for name in ("task-detail", "task-edit", "task-complete"):
+        assert client.get(reverse(f"activities:{name}", args=[task.pk])).status_code == 404
+    assert client.post(reverse("activities:task-complete", args=[task.pk]), {"outcome": "x"}).status_code == 404
+    assert client.post(reverse("activities:task-cancel", args=[task.pk])).status_code == 404
+    assert Task.objects.get(pk=task.pk).status == "open"
+
+
+def test_create_form_shows_field_errors_and_saves_nothing(client_a):
+    response = client_a.post(
+        reverse("activities:task-create"), {"kind": "meeting", "title": "", "priority": "normal", "attendees": "x@"}
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-field-errors="title"' in html and 'data-field-errors="attendees"' in html
+    assert 'data-field-errors="due_at"' in html  # a meeting needs a time
+    assert Task.objects.count() == 0
+
+
+def test_create_from_a_contact_and_edit(client_a, rep_a, contact):
+    # when
+    page = client_a.get(reverse("activities:task-create"), {"contact": contact.pk, "kind": "call"})
+    assert "Петренко" in page.content.decode()
+    response = client_a.post(
+        reverse("activities:task-create"),
+        {"kind": "call", "title": "Call Олена", "priority": "high", "due_at": "2030-05-06T10:00",
+         "contact": contact.pk},
+    )
+    # then
+    task = Task.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("activities:task-detail", args=[task.pk])
+    assert task.contact_id == contact.pk and task.owner_id == rep_a.pk and task.priority == "high"
+    detail = client_a.get(response["Location"]).content.decode()
+    assert "Call Олена" in detail and "Петренко" in detail
+    # edit
+    response = client_a.post(
+        reverse("activities:task-edit", args=[task.pk]),
+        {"kind": "call", "title": "Call Олена again", "priority": "high", "version": 1, "contact": contact.pk},
+    )
+    assert response.status_code == 302
+    assert Task.objects.get().title == "Call Олена again"
+
+
+def test_edit_with_a_stale_version_shows_the_conflict_message(client_a, rep_a):
+    task = services.task_create(actor=rep_a, data={"title": "Draft"})
+    services.task_update(actor=rep_a, task=task, data={"title": "Changed elsewhere"})
+    response = client_a.post(
+        reverse("activities:task-edit", args=[task.pk]), {"kind": "todo", "title": "Mine", "priority": "normal",
+                                                          "version": 1},
+    )
+    assert response.status_code == 200
+    assert b"changed by someone else" in response.content
+    assert Task.objects.get().title == "Changed elsewhere"
+
+
+def test_cannot_assign_to_another_team_in_the_form(client_a, rep_b):
+    response = client_a.post(
+        reverse("activities:task-create"), {"kind": "todo", "title": "X", "priority": "normal", "owner": rep_b.pk}
+    )
+    assert response.status_code == 200 and Task.objects.count() == 0
+    assert b'data-field-errors="owner"' in response.content
+
+
+def test_complete_partial_requires_outcome_then_returns_the_row(client_a, rep_a, contact):
+    # given
+    task = services.task_create(actor=rep_a, data={"kind": "call", "title": "Call", "contact_id": contact.pk})
+    url = reverse("activities:task-complete", args=[task.pk])
+    # the form partial
+    form = client_a.get(url, **HTMX).content.decode()
+    assert 'data-testid="complete-form"' in form and "<html" not in form
+    # when: no outcome
+    response = client_a.post(url, {"outcome": "", "version": 1}, **HTMX)
+    # then: the form again with the error
+    assert response.status_code == 200 and b'data-field-errors="outcome"' in response.content
+    assert Interaction.objects.count() == 0
+    # when
+    response = client_a.post(url, {"outcome": "Agreed a meeting", "note": "Tuesday", "version": 1}, **HTMX)
+    # then: the row, retargeted onto the task's row
+    html = response.content.decode()
+    assert f'id="task-{task.pk}"' in html and 'data-task-status="done"' in html
+    assert response["HX-Retarget"] == f"#task-{task.pk}" and response["HX-Reswap"] == "outerHTML"
+    interaction = Interaction.objects.get()
+    assert interaction.outcome == "Agreed a meeting" and interaction.contact_id == contact.pk
+    # when: twice
+    response = client_a.post(url, {"outcome": "Again", "version": 2}, **HTMX)
+    assert b"already done" in response.content and Interaction.objects.count() == 1
+
+
+def test_complete_without_htmx_redirects_to_next(client_a, rep_a):
+    task = services.task_create(actor=rep_a, data={"title": "Todo"})
+    page = client_a.get(reverse("activities:task-complete", args=[task.pk]))
+    assert page.status_code == 200 and b"<html" in page.content and b'data-testid="complete-form"' in page.content
+    response = client_a.post(reverse("activities:task-complete", args=[task.pk]), {"next": "/my-day/"})
+    assert response.status_code == 302 and response["Location"] == "/my-day/"
+    detail = client_a.get(reverse("activities:task-detail", args=[task.pk])).content.decode()
+    assert 'data-testid="task-status"' in detail and "complete-form" not in detail
+    response = client_a.post(
+        reverse("activities:task-complete", args=[TaskFactory(owner=rep_a).pk]), {"next": "https://evil.example/"}
+    )
+    assert response["Location"].startswith("/tasks/")
+
+
+def test_cancel_from_the_card(client_a, rep_a):
+    task = services.task_create(actor=rep_a, data={"title": "Maybe"})
+    response = client_a.post(reverse("activities:task-cancel", args=[task.pk]), {"version": 1})
+    assert response.status_code == 302 and Task.objects.get().status == "cancelled"
+
+
+def test_log_call_quick_flow(client_a, rep_a, contact):
+    url = reverse("activities:task-log-call")
+    # without a client: a clear message
+    response = client_a.post(url, {"outcome": "x"})
+    assert response.status_code == 200 and b"form-errors" in response.content
+    # without an outcome
+    response = client_a.post(url, {"contact": contact.pk, "outcome": ""})
+    assert b'data-field-errors="outcome"' in response.content and Task.objects.count() == 0
+    # when
+    response = client_a.post(url, {"contact": contact.pk, "outcome": "Will order", "note": "10 units"})
+    # then
+    assert response.status_code == 302
+    task = Task.objects.get()
+    assert task.kind == "call" and task.status == "done" and task.interaction.outcome == "Will order"
