@@ -16,9 +16,11 @@ from django.db import connections
 from django.db.models import Model
 from tqdm import tqdm
 
+from kramar.activities.models import Task
 from kramar.clients.models import Address, Company, Contact, ContactCompany, ContactPoint
-from kramar.demo.generator import COLUMNS, TABLE_ORDER
+from kramar.demo.generator import COLUMNS, SALES_TABLE_ORDER, TABLE_ORDER
 from kramar.history.models import Interaction
+from kramar.sales.models import Deal, DealContact, DealLine, DealStageHistory
 
 SQLITE_CACHE_KIB = 512 * 1024  # page cache while loading on SQLite
 
@@ -31,7 +33,13 @@ MODELS: dict[str, type[Model]] = {
     "contact_tags": Contact.tags.through,
     "contactcompany": ContactCompany,
     "interaction": Interaction,
+    "deal": Deal,
+    "dealcontact": DealContact,
+    "dealline": DealLine,
+    "stagehistory": DealStageHistory,
+    "task": Task,
 }
+ALL_TABLES = TABLE_ORDER + SALES_TABLE_ORDER
 
 
 @dataclass(frozen=True)
@@ -42,12 +50,13 @@ class TableSpec:
     extra: tuple  # values for the columns the generator doesn't know (their model defaults)
 
 
-def table_specs(using: str = "default") -> dict[str, TableSpec]:
-    """Where each generated row goes. Model fields the generator doesn't fill (added later by another
-    module) get their default value, so the loader keeps working when a model grows a column."""
+def table_specs(using: str = "default", keys: tuple[str, ...] = TABLE_ORDER) -> dict[str, TableSpec]:
+    """Where each generated row goes (the client tables by default; `ALL_TABLES` adds the sales ones).
+    Model fields the generator doesn't fill (added later by another module) get their default value, so the
+    loader keeps working when a model grows a column."""
     connection = connections[using]
     specs = {}
-    for key in TABLE_ORDER:
+    for key in keys:
         model = MODELS[key]
         known = COLUMNS[key]
         fields = {f.attname: f for f in model._meta.concrete_fields}
@@ -83,6 +92,15 @@ def start_ids(specs: dict[str, TableSpec], *, using: str = "default") -> dict[st
             cursor.execute(f"SELECT MAX(id) FROM {connection.ops.quote_name(spec.table)}")
             ids[key] = (cursor.fetchone()[0] or 0) + 1
     return ids
+
+
+def constraints_restore(*, using: str = "default") -> None:
+    """PostgreSQL: back to checking foreign keys at commit (start_ids() made them immediate for the load), so
+    later ORM deletes in the same transaction, which rely on deferred checks, keep working."""
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def sequences_reset(specs: dict[str, TableSpec], *, using: str = "default") -> None:
@@ -158,6 +176,32 @@ class BulkWriter:
         self.seconds[key] += time.perf_counter() - start
         self.counts[key] += len(rows)
         self._bar(key).update(len(rows))
+
+    def update_column(self, key: str, column: str, rows: list[tuple[int, object]]) -> int:
+        """Set `column` of the rows of table `key` to the given values: rows are (id, value). PostgreSQL: COPY
+        into a temporary table and one UPDATE … FROM; SQLite: executemany of keyed UPDATEs."""
+        if not rows:
+            return 0
+        start = time.perf_counter()
+        qn = self.connection.ops.quote_name
+        table, col = qn(self.specs[key].table), qn(column)
+        if self.vendor == "postgresql":
+            with self.raw.cursor() as cursor:
+                cursor.execute("CREATE TEMPORARY TABLE kramar_demo_update (id bigint PRIMARY KEY, v text) ON COMMIT DROP")
+                with cursor.copy("COPY kramar_demo_update (id, v) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                cursor.execute(
+                    "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                    "WHERE attrelid = %s::regclass AND attname = %s", (self.specs[key].table, column),
+                )
+                db_type = cursor.fetchone()[0]
+                cursor.execute(f"UPDATE {table} t SET {col} = u.v::{db_type} FROM kramar_demo_update u WHERE t.id = u.id")
+                cursor.execute("DROP TABLE kramar_demo_update")
+        else:
+            self.raw.executemany(f"UPDATE {table} SET {col} = ? WHERE id = ?", [(v, i) for i, v in rows])
+        self.seconds[f"{key}.{column}"] += time.perf_counter() - start
+        return len(rows)
 
     def close(self) -> None:
         for bar in self.bars.values():

@@ -7,9 +7,11 @@ Audit: one summary AuditEntry (source "demo", entity "demo") per load or reset, 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import secrets
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import connections, transaction
@@ -18,13 +20,46 @@ from django.utils.translation import gettext as _
 
 from kramar.accounts.models import Membership, Team, User
 from kramar.accounts.services import roles_ensure_defaults, user_create
+from kramar.activities.models import Task
 from kramar.clients.models import Address, Company, Contact, ContactCompany, ContactPoint, MergeRecord
 from kramar.core.errors import DomainError
 from kramar.core.models import AuditEntry, Tag
 from kramar.demo import words as W
-from kramar.demo.generator import DemoGenerator, Owner
-from kramar.demo.loader import BulkWriter, TableSpec, sequences_reset, start_ids, table_specs
+from kramar.demo.generator import (
+    DemoGenerator,
+    Owner,
+    PipelineInfo,
+    ProductInfo,
+    SalesSetup,
+    StageInfo,
+    exchange_rates,
+    product_catalogue,
+)
+from kramar.demo.loader import (
+    ALL_TABLES,
+    BulkWriter,
+    TableSpec,
+    constraints_restore,
+    sequences_reset,
+    start_ids,
+    table_specs,
+)
 from kramar.history.models import Attachment, Interaction
+from kramar.sales.models import (
+    Currency,
+    Deal,
+    DealChecklistCheck,
+    DealContact,
+    DealLine,
+    DealStageHistory,
+    ExchangeRate,
+    LostReason,
+    Pipeline,
+    Product,
+    ProductPrice,
+    SalesTarget,
+    Stage,
+)
 from kramar.search.indexing import bulk_load_begin, bulk_load_end
 
 # (name, kind)
@@ -119,8 +154,11 @@ def clients_count(*, using: str = "default") -> tuple[int, int]:
 
 # Tables emptied by a reset, children first. Rows of any other model that point at them make the
 # reset refuse rather than delete data it doesn't know about.
+# Deals and tasks hang off the clients, so a reset deletes them all too (the catalogue, rates, pipelines and
+# targets stay).
 RESET_MODELS = [
-    Attachment, Interaction, ContactPoint, Address, ContactCompany, Contact.tags.through, Company.tags.through,
+    Task.tags.through, Task, Attachment, Interaction, DealChecklistCheck, DealStageHistory, DealLine, DealContact,
+    Deal.tags.through, Deal, ContactPoint, Address, ContactCompany, Contact.tags.through, Company.tags.through,
     MergeRecord, Contact, Company,
 ]
 
@@ -129,7 +167,7 @@ def clients_reset(*, using: str = "default") -> dict[str, int]:
     """Delete every client and its history with plain DELETEs (no per-row ORM work). Refuses when
     another module's rows refer to clients."""
     known = set(RESET_MODELS)
-    for model in (Contact, Company, Interaction):
+    for model in (Contact, Company, Interaction, Deal, Task):
         for rel in model._meta.related_objects:
             if rel.many_to_many:  # another model's many-to-many to clients: rows of its link table
                 other, rows = rel.through, rel.through._base_manager.using(using).all()
@@ -159,9 +197,12 @@ def _anchor_default() -> dt.date:
 
 def demo_load(
     *, contacts: int, seed: int, mode: str = "empty", password: str | None = None, anchor: dt.date | None = None,
-    progress: bool | None = None, batch_size: int = 5000, using: str = "default",
+    progress: bool | None = None, batch_size: int = 5000, using: str = "default", deals: int | None = None,
+    tasks: int | None = None,
 ) -> DemoResult:
-    """Load a demo client base of `contacts` contacts (and a quarter as many companies).
+    """Load a demo client base of `contacts` contacts (and a quarter as many companies), with `deals` deals
+    (default a fifth of `contacts`) and `tasks` tasks (default as many as contacts), the product catalogue,
+    exchange rates and the reps' targets.
 
     mode: "empty" refuses a base that already has clients (DemoNotEmpty); "if_empty" does nothing then;
     "append" adds beside existing clients; "reset" deletes every client first.
@@ -200,20 +241,26 @@ def demo_load(
             t0 = time.perf_counter()
             owners, result.logins = demo_users_ensure(password=password)
             tag_ids = demo_tags_ensure()
-            specs = table_specs(using)
+            sales = sales_setup_ensure(
+                seed=seed, anchor=anchor, deals=contacts // 5 if deals is None else deals,
+                tasks=contacts if tasks is None else tasks, using=using,
+            )
+            specs = table_specs(using, ALL_TABLES)
             ids = start_ids(specs, using=using)
             result.seconds["prepare"] = time.perf_counter() - t0
             counts = demo_rows_write(
                 specs=specs, ids=ids, contacts=contacts, seed=seed, owners=owners, tag_ids=tag_ids, anchor=anchor,
-                progress=progress, batch_size=batch_size, using=using, seconds=result.seconds,
+                progress=progress, batch_size=batch_size, using=using, seconds=result.seconds, sales=sales,
             )
             t0 = time.perf_counter()
             sequences_reset(specs, using=using)
+            constraints_restore(using=using)
             result.counts = counts
             AuditEntry.objects.using(using).create(
                 action=AuditEntry.Action.CREATE, source=AuditEntry.Source.DEMO, entity="demo", object_id=0,
                 object_repr=f"Demo data: {counts.get('contact', 0)} contacts, {counts.get('company', 0)} companies, "
-                f"{counts.get('interaction', 0)} interactions (seed {seed})",
+                f"{counts.get('interaction', 0)} interactions, {counts.get('deal', 0)} deals, "
+                f"{counts.get('task', 0)} tasks (seed {seed})",
                 extra={"seed": seed, "anchor": anchor.isoformat(), "mode": mode, "counts": counts},
             )
             result.seconds["finish"] = time.perf_counter() - t0
@@ -231,9 +278,10 @@ def demo_load(
 def demo_rows_write(
     *, specs: dict[str, TableSpec], ids: dict[str, int], contacts: int, seed: int, owners: list[Owner],
     tag_ids: dict[str, int], anchor: dt.date, progress: bool | None, batch_size: int, using: str,
-    seconds: dict[str, float],
+    seconds: dict[str, float], sales: SalesSetup | None = None,
 ) -> dict[str, int]:
-    """Generate and write the rows; `seconds` gets the time spent generating and writing apart."""
+    """Generate and write the rows (the clients; then, given `sales`, the companies' last contact, the deals
+    and tasks, and the reps' targets); `seconds` gets the time spent generating and writing apart."""
     connection = connections[using]
     generator = DemoGenerator(
         seed=seed, contacts=contacts, owners=owners, tag_ids=tag_ids, start_ids=ids, anchor=anchor,
@@ -243,19 +291,151 @@ def demo_rows_write(
         specs, using=using, progress=progress, totals={"company": generator.n_companies, "contact": contacts}
     )
     generate = write = 0.0
+    if sales is not None:
+        writer.totals.update({"deal": sales.deals, "task": sales.tasks})
     try:
-        batches = generator.batches()
-        while True:
-            t0 = time.perf_counter()
-            item = next(batches, None)
-            t1 = time.perf_counter()
-            generate += t1 - t0
-            if item is None:
-                break
-            writer.write(*item)
-            write += time.perf_counter() - t1
+        phases = [generator.batches()]
+        if sales is not None:
+            phases.append(_sales_phase(generator, writer, sales))
+        for batches in phases:
+            while True:
+                t0 = time.perf_counter()
+                item = next(batches, None)
+                t1 = time.perf_counter()
+                generate += t1 - t0
+                if item is None:
+                    break
+                writer.write(*item)
+                write += time.perf_counter() - t1
     finally:
         writer.close()
+    if sales is not None:
+        t0 = time.perf_counter()
+        demo_targets_ensure(
+            generator=generator, owners=owners, anchor=anchor, using=using,
+        )
+        seconds["targets"] = time.perf_counter() - t0
     seconds["generate"] = generate
     seconds["write"] = write
     return dict(writer.counts)
+
+
+def _sales_phase(generator: DemoGenerator, writer: BulkWriter, sales: SalesSetup):
+    """The companies' last contact (known once every contact is generated), then the deals and tasks."""
+    writer.update_column("company", "last_contacted_at", generator.company_last_contacted())
+    yield from generator.sales_batches(sales)
+
+
+# ------------------------------------------------------------------------------------------- sales set-up
+
+
+def _sales_defaults():
+    """The pipelines and lost reasons the sales data migration seeds (created again when a database lacks them)."""
+    return importlib.import_module("kramar.sales.migrations.0002_defaults")
+
+
+def sales_setup_ensure(*, seed: int, anchor: dt.date, deals: int, tasks: int, using: str = "default") -> SalesSetup:
+    """Currencies, pipelines, lost reasons (the seeded defaults when missing), the demo product catalogue (~200
+    products, SKU DEMO-…) and a year of USD/EUR rates; small tables, written through the ORM."""
+    defaults = _sales_defaults()
+    base = settings.KRAMAR_BASE_CURRENCY
+    for code, name, symbol in defaults.CURRENCIES:
+        Currency.objects.using(using).get_or_create(code=code, defaults={"name": name, "symbol": symbol})
+    Currency.objects.using(using).get_or_create(code=base, defaults={"name": base})
+
+    pipelines = _pipelines_load(using)
+    if not pipelines:
+        for p, (pipeline_name, stages) in enumerate(defaults.PIPELINES.items()):
+            pipeline, _created = Pipeline.objects.using(using).get_or_create(
+                name=pipeline_name, defaults={"position": p, "is_default": not Pipeline.objects.using(using).exists()}
+            )
+            for i, (name, kind, probability, rotting, required) in enumerate(stages):
+                Stage.objects.using(using).get_or_create(
+                    pipeline=pipeline, name=name,
+                    defaults={"position": i, "kind": kind, "probability": probability, "rotting_days": rotting,
+                              "required_fields": required},
+                )
+        pipelines = _pipelines_load(using)
+    if not LostReason.objects.using(using).filter(active=True).exists():
+        for i, name in enumerate(defaults.LOST_REASONS):
+            LostReason.objects.using(using).get_or_create(name=name, defaults={"position": i})
+    lost_reason_ids = list(LostReason.objects.using(using).filter(active=True).values_list("id", flat=True))
+
+    catalogue = product_catalogue(seed=seed)
+    Product.objects.using(using).bulk_create(
+        [Product(sku=p["sku"], name=p["name"], unit=p["unit"], vat_rate=p["vat_rate"], active=p["active"])
+         for p in catalogue],
+        ignore_conflicts=True,
+    )
+    product_ids = dict(Product.objects.using(using).filter(sku__startswith="DEMO-").values_list("sku", "id"))
+    ProductPrice.objects.using(using).bulk_create(
+        [ProductPrice(product_id=product_ids[p["sku"]], currency_id=code, price=price)
+         for p in catalogue if p["sku"] in product_ids for code, price in p["prices"].items()],
+        ignore_conflicts=True,
+    )
+    products = []
+    prices: dict[int, dict[str, Decimal]] = {}
+    for product_id, code, price in ProductPrice.objects.using(using).filter(
+        product_id__in=product_ids.values()
+    ).values_list("product_id", "currency_id", "price"):
+        prices.setdefault(product_id, {})[code] = price
+    for product in Product.objects.using(using).filter(id__in=product_ids.values(), active=True).order_by("sku"):
+        if base in prices.get(product.pk, {}):
+            products.append(ProductInfo(id=product.pk, unit=product.unit, vat_rate=product.vat_rate,
+                                        prices=prices[product.pk] | {"UAH": prices[product.pk][base]}))
+
+    ExchangeRate.objects.using(using).bulk_create(
+        [ExchangeRate(currency_id=code, date=day, rate=rate) for code, day, rate in exchange_rates(seed=seed, anchor=anchor)],
+        ignore_conflicts=True,
+    )
+    rates = {"UAH": Decimal(1)}
+    for code in ("USD", "EUR"):
+        rate = (ExchangeRate.objects.using(using).filter(currency_id=code, date__lte=anchor).order_by("-date")
+                .values_list("rate", flat=True).first())
+        if rate:
+            rates[code] = rate
+    return SalesSetup(pipelines=pipelines, lost_reason_ids=lost_reason_ids, products=products, rates=rates,
+                      deals=deals, tasks=tasks)
+
+
+def _pipelines_load(using: str) -> list[PipelineInfo]:
+    """The active pipelines that have open stages and a won and a lost one; the default pipeline first."""
+    out = []
+    for pipeline in Pipeline.objects.using(using).filter(active=True).prefetch_related("stages").order_by(
+        "-is_default", "position", "id"
+    ):
+        stages = sorted(pipeline.stages.all(), key=lambda s: (s.position, s.id))
+        infos = [StageInfo(id=s.pk, kind=s.kind, position=i) for i, s in enumerate(stages)]
+        opens = tuple(s for s in infos if s.kind == "open")
+        won = next((s for s in infos if s.kind == "won"), None)
+        lost = next((s for s in infos if s.kind == "lost"), None)
+        if opens and won and lost:
+            out.append(PipelineInfo(id=pipeline.pk, name=pipeline.name, open_stages=opens, won=won, lost=lost))
+    return out
+
+
+def _month(day: dt.date, back: int = 0) -> tuple[dt.date, dt.date]:
+    year, month = day.year, day.month - back
+    while month < 1:
+        year, month = year - 1, month + 12
+    start = dt.date(year, month, 1)
+    end = (start + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    return start, end
+
+
+def demo_targets_ensure(*, generator: DemoGenerator, owners: list[Owner], anchor: dt.date, using: str) -> int:
+    """A monthly target in the base currency per demo rep (every user who owns demo clients) for the current
+    and the previous month: about 1.2 × their average won per month over the last year, in round thousands.
+    Existing targets are kept."""
+    won = getattr(generator, "won_by_owner_month", {})
+    months = {_month(anchor, back)[0].strftime("%Y-%m") for back in range(1, 13)}
+    rows = []
+    for user_id in dict.fromkeys(o.user_id for o in owners):
+        monthly = sum(v for (uid, month), v in won.items() if uid == user_id and month in months) / 12
+        amount = Decimal(max(50_000, int(monthly * 1.2 / 10_000) * 10_000))
+        for back in (0, 1):
+            start, end = _month(anchor, back)
+            rows.append(SalesTarget(user_id=user_id, period_start=start, period_end=end, amount=amount,
+                                    currency_id=settings.KRAMAR_BASE_CURRENCY))
+    SalesTarget.objects.using(using).bulk_create(rows, ignore_conflicts=True)
+    return len(rows)

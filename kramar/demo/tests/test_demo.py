@@ -1,15 +1,20 @@
 """The demo command: deterministic, valid, consistent with what the services write, safe to re-run."""
 
+import datetime as dt
+import itertools
 import re
+from collections import Counter
+from decimal import Decimal
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.core.validators import URLValidator
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 from stdnum.ua import edrpou, rntrc
 
 from kramar.accounts.models import Membership, User
+from kramar.activities.models import Task
 from kramar.clients.models import Company, Contact, ContactCompany, ContactPoint
 from kramar.clients.normalize import company_search_text, contact_search_text
 from kramar.clients.services import company_create, contact_create
@@ -24,6 +29,17 @@ from kramar.core.models import AuditEntry
 from kramar.demo.generator import MOBILE_CODES, search_digits
 from kramar.history.models import Interaction
 from kramar.history.services import interaction_create
+from kramar.sales.models import (
+    Deal,
+    DealContact,
+    DealLine,
+    DealStageHistory,
+    ExchangeRate,
+    Pipeline,
+    Product,
+    ProductPrice,
+    SalesTarget,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -232,3 +248,163 @@ def test_printed_logins_work(client):
     director, rep = User.objects.get(username="director"), User.objects.get(username="rep.lviv1")
     assert Contact.objects.visible_to(director).count() == N
     assert 0 < Contact.objects.visible_to(rep).count() < N
+
+
+# --- sales: deals, tasks, products, rates, targets -------------------------------------------------------
+
+ANCHOR = dt.datetime(2026, 1, 15, tzinfo=dt.UTC)
+
+
+def test_deals_are_consistent_with_their_pipelines_and_history():
+    # when
+    demo("--contacts", str(N), "--deals", "80", "--tasks", "150", "--seed", "9")
+    # then: the counts asked for
+    assert Deal.objects.count() == 80 and Task.objects.count() == 150
+    deals = list(Deal.objects.select_related("stage", "company"))
+    assert {d.status for d in deals} == {"open", "won", "lost"}
+    assert {d.currency_id for d in deals} >= {"UAH", "USD"}
+    assert {d.pipeline.name for d in deals} >= {"New business"}
+    history = {}
+    for row in DealStageHistory.objects.select_related("stage").order_by("deal_id", "entered_at", "id"):
+        history.setdefault(row.deal_id, []).append(row)
+    for deal in deals:
+        assert deal.stage.pipeline_id == deal.pipeline_id
+        assert deal.stage.kind == deal.status
+        assert (deal.owner_id, deal.team_id) == (deal.company.owner_id, deal.company.team_id)
+        if deal.status == "won":
+            assert deal.closed_at is not None and deal.lost_reason_id is None and deal.amount > 0
+        elif deal.status == "lost":
+            assert deal.closed_at is not None and deal.lost_reason_id is not None
+        else:
+            assert deal.closed_at is None and deal.lost_reason_id is None
+        # history: ordered stays, each closed when the next began, the last one open and the current stage
+        rows = history[deal.pk]
+        assert all(r.stage.pipeline_id == deal.pipeline_id for r in rows)
+        positions = [r.stage.position for r in rows]
+        assert positions == sorted(positions) or rows[-1].stage.kind == "lost"
+        for earlier, later in itertools.pairwise(rows):
+            assert earlier.left_at == later.entered_at and earlier.entered_at < later.entered_at
+        assert rows[-1].left_at is None and rows[-1].stage_id == deal.stage_id
+        assert rows[-1].entered_at == deal.stage_entered_at
+        if deal.status != "open":
+            assert deal.closed_at == deal.stage_entered_at
+        assert deal.created_at <= rows[0].entered_at + dt.timedelta(hours=1) and deal.stage_entered_at <= ANCHOR
+    # product lines: the amount is their total (net + VAT)
+    with_lines = Deal.objects.filter(lines__isnull=False).distinct().prefetch_related("lines")
+    assert with_lines.exists()
+    for deal in with_lines:
+        assert deal.amount == sum(line.total for line in deal.lines.all())
+        assert all(line.product_id for line in deal.lines.all())
+    # contacts: the deal's contact works at its company
+    for link in DealContact.objects.select_related("deal", "contact"):
+        assert link.contact.company_links.filter(company_id=link.deal.company_id).exists()
+
+
+def test_tasks_belong_to_their_clients_owners():
+    # when
+    demo("--contacts", str(N), "--deals", "40", "--tasks", "300", "--seed", "12")
+    # then
+    tasks = list(Task.objects.select_related("contact", "company", "deal"))
+    assert len(tasks) == 300
+    assert {t.kind for t in tasks} == {"call", "meeting", "email", "todo"}
+    primary_team = dict(Membership.objects.filter(is_primary=True).values_list("user_id", "team_id"))
+    for task in tasks:
+        assert task.team_id == primary_team[task.owner_id]
+        if task.deal_id:
+            assert task.owner_id == task.deal.owner_id and task.company_id == task.deal.company_id
+        elif task.contact_id:
+            assert task.owner_id == task.contact.owner_id
+            assert task.company_id == task.contact.primary_company_id
+        else:
+            assert task.owner_id == task.company.owner_id
+        if task.status == "done":
+            assert task.completed_at is not None and task.due_at < ANCHOR and task.completed_at <= ANCHOR
+            if task.kind in ("call", "meeting"):
+                assert task.outcome
+        else:
+            assert task.completed_at is None
+        if task.reminded_at is not None:
+            assert task.remind_at == task.reminded_at < ANCHOR
+    open_tasks = [t for t in tasks if t.status == "open"]
+    today = [t for t in open_tasks if t.due_at.date() == ANCHOR.date()]
+    overdue = [t for t in open_tasks if t.due_at < ANCHOR]
+    future = [t for t in open_tasks if t.due_at.date() > ANCHOR.date()]
+    assert today and overdue and future
+    assert Task.objects.filter(status="cancelled").exists()
+    assert len({t.ical_uid for t in tasks}) == 300
+    # deals: most open ones have a next step, some have none (the control page shows them)
+    open_deals = Deal.objects.filter(status="open")
+    with_next = open_deals.filter(tasks__status="open").distinct().count()
+    assert 0 < with_next < open_deals.count()
+    # a rep sees their own tasks
+    rep = User.objects.get(username="rep.kyiv1")
+    assert Task.objects.visible_to(rep).filter(owner=rep, status="open").exists()
+
+
+def test_catalogue_rates_targets_classes_and_last_contact():
+    # when
+    demo("--contacts", str(N), "--seed", "13")
+    # then: default counts
+    assert Deal.objects.count() == N // 5 and Task.objects.count() == N
+    # the catalogue: ~200 products, priced in UAH, USD and EUR
+    assert Product.objects.filter(sku__startswith="DEMO-").count() == 200
+    assert ProductPrice.objects.filter(currency_id="UAH").count() == 200
+    assert set(ProductPrice.objects.values_list("currency_id", flat=True)) == {"UAH", "USD", "EUR"}
+    # a year of daily rates
+    for code in ("USD", "EUR"):
+        dates = ExchangeRate.objects.filter(currency_id=code).values_list("date", flat=True)
+        assert len(dates) == 365 and max(dates) == ANCHOR.date()
+    assert Decimal(30) < ExchangeRate.objects.filter(currency_id="USD").order_by("-date").first().rate < Decimal(60)
+    # targets per rep for this month and the previous one
+    owners = set(Contact.objects.values_list("owner_id", flat=True))
+    targets = SalesTarget.objects.all()
+    assert {t.user_id for t in targets} == owners
+    assert {(t.period_start, t.period_end) for t in targets} == {
+        (dt.date(2026, 1, 1), dt.date(2026, 1, 31)), (dt.date(2025, 12, 1), dt.date(2025, 12, 31)),
+    }
+    # client classes A/B/C about 20/30/50 %
+    classes = Counter(Company.objects.values_list("client_class", flat=True))
+    assert set(classes) == {"A", "B", "C"}
+    assert classes["A"] < classes["B"] < classes["C"]
+    # last contact = the latest interaction (what control.services.last_contacted_refresh computes)
+    for model, field in ((Contact, "contact"), (Company, "company")):
+        latest = dict(Interaction.objects.values(field).annotate(m=Max("occurred_at")).values_list(field, "m"))
+        for pk, last in model.objects.values_list("id", "last_contacted_at"):
+            assert last == latest.get(pk), (model, pk)
+
+
+def test_same_seed_gives_the_same_deals_and_tasks_and_reset_removes_them():
+    def snapshot():
+        deals = list(Deal.objects.order_by("id").values_list(
+            "title", "stage__name", "status", "amount", "currency_id", "closed_at", "expected_close_date"))
+        tasks = list(Task.objects.order_by("id").values_list("kind", "title", "due_at", "status", "ical_uid"))
+        lines = list(DealLine.objects.order_by("id").values_list("product__sku", "quantity", "unit_price"))
+        return deals, tasks, lines
+
+    # given
+    demo("--contacts", "100", "--seed", "21")
+    first = snapshot()
+    # when
+    demo("--contacts", "100", "--seed", "21", "--reset", "--no-input")
+    second = snapshot()
+    # then
+    assert first == second and len(first[0]) == 20 and len(first[1]) == 100
+    assert Deal.objects.count() == 20 and DealStageHistory.objects.filter(deal__isnull=True).count() == 0
+    # and the pipelines are created when the database has none
+    Task.objects.all().delete()  # (children first: search's bulk_load_end() leaves FK checks immediate here)
+    Deal.objects.all().delete()
+    Pipeline.objects.all().delete()
+    demo("--contacts", "50", "--deals", "10", "--tasks", "0", "--seed", "21", "--reset", "--no-input")
+    assert set(Pipeline.objects.values_list("name", flat=True)) == {"New business", "Renewals"}
+    assert Deal.objects.count() == 10 and Task.objects.count() == 0
+
+
+def test_zero_deals_and_tasks_and_bad_counts():
+    # when
+    demo("--contacts", "40", "--deals", "0", "--tasks", "0", "--seed", "1")
+    # then
+    assert Contact.objects.count() == 40 and not Deal.objects.exists() and not Task.objects.exists()
+    with pytest.raises(CommandError, match="--deals"):
+        demo("--contacts", "40", "--deals", "-1", "--append")
+    with pytest.raises(CommandError, match="--tasks"):
+        demo("--contacts", "40", "--tasks", "-5", "--append")
