@@ -5,7 +5,7 @@ from kramar.clients import views
 
 app_name = "clients"
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="clients:contact-list", permanent=False), name="home"),
+    path("", RedirectView.as_view(pattern_name="desk:my-day", permanent=False), name="home"),
     path("contacts/", views.contact_list, name="contact-list"),
     path("contacts/new/", views.contact_new, name="contact-create"),
     path("contacts/bulk/", views.contacts_bulk, name="contact-bulk"),

@@ -9,16 +9,16 @@ from kramar.accounts.services import api_token_authenticate, api_token_create
 pytestmark = pytest.mark.django_db
 
 
-def test_login_lands_on_the_contacts_list_in_the_users_language(client, rep_a):
+def test_login_lands_on_my_day_in_the_users_language(client, rep_a):
     # given
     rep_a.language = "uk"
     rep_a.save(update_fields=["language"])
     # when
     response = client.post(reverse("accounts:login"), {"username": "rep_a", "password": "pass"})
     # then
-    assert response.status_code == 302 and response["Location"] == reverse("clients:contact-list")
+    assert response.status_code == 302 and response["Location"] == reverse("desk:my-day")
     assert client.session["kramar_language"] == "uk"
-    page = client.get(reverse("clients:contact-list"))
+    page = client.get(reverse("desk:my-day"))
     assert page.headers["Content-Language"] == "uk"
 
 

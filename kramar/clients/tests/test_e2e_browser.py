@@ -88,6 +88,8 @@ def test_login_search_by_cyrillic_fragment_and_open_the_card(
     page.fill("#id_username", "olena")
     page.fill("#id_password", "correct horse")
     page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/my-day/")  # a rep's morning starts on My day
+    page.get_by_role("link", name="Contacts").first.click()
     page.wait_for_url(f"{live_server.url}/contacts/")
     assert page.locator("#list-table").get_by_text("Тарас Шевченко").is_visible()
 
