@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from ninja import Path, Query, Router, Status
 from ninja.errors import HttpError
 
@@ -305,11 +306,18 @@ def _deal_response(request: HttpRequest, pk: int, *, status: int = 200) -> HttpR
     return json_response(data, status=status, headers=headers)
 
 
+# Whole sentences per action, so that every language words each refusal in full.
+DENIED = {
+    "change": gettext_lazy("You may not change this deal."),
+    "delete": gettext_lazy("You may not delete this deal."),
+}
+
+
 def _deal_for(request: HttpRequest, pk: int, action: str) -> Deal:
     """The deal if visible (else 404) and inside the caller's scope for `action` (else 403)."""
     deal = selectors.deal_get(actor=actor(request), pk=pk, action="view")
     if action != "view" and not scopes.record_allowed(actor(request), deal, action):
-        raise PermissionDenied(_("You may not %(action)s this deal.") % {"action": action})
+        raise PermissionDenied(str(DENIED.get(action) or _("You may not do this.")))
     return deal
 
 

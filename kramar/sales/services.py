@@ -21,6 +21,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from kramar.accounts.models import Membership, User
 from kramar.activities.models import Task
@@ -87,9 +88,22 @@ def _source(source: str | None) -> Iterator[None]:
         yield
 
 
+# Whole sentences per (entity, action), so that every language words each refusal in full.
+DENIED = {
+    ("deal", "view"): gettext_lazy("You may not view deals."),
+    ("deal", "create"): gettext_lazy("You may not create deals."),
+    ("deal", "change"): gettext_lazy("You may not change deals."),
+    ("deal", "delete"): gettext_lazy("You may not delete deals."),
+    ("product", "view"): gettext_lazy("You may not view products."),
+    ("product", "create"): gettext_lazy("You may not create products."),
+    ("product", "change"): gettext_lazy("You may not change products."),
+    ("product", "delete"): gettext_lazy("You may not delete products."),
+}
+
+
 def _require(actor, entity: str, action: str) -> None:
     if not scopes.can(actor, entity, action):
-        raise PermissionDenied(_("You may not %(action)s %(entity)s records.") % {"action": action, "entity": entity})
+        raise PermissionDenied(str(DENIED.get((entity, action)) or _("You may not do this.")))
 
 
 def _raise_if(errors: dict[str, list[str]]) -> None:
