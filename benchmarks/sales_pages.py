@@ -10,12 +10,14 @@ What it does:
    (default 1,000,000 / 200,000 / 1,000,000), loads them with the demo loader
    (`kramar.demo.services.demo_load`, mode reset, anchor today, demo users with password "bench"): the same rows
    `kramar demo --contacts N` writes (companies, contacts, ~3 interactions each, deals with stage history and
-   product lines, tasks around today, targets, rates). On PostgreSQL it then runs ANALYZE on the sales and
-   activities tables (the demo's search-index step analyses the client tables). --fill none uses what is there.
+   product lines, tasks around today, targets, rates; on PostgreSQL the loader ANALYZEs the tables it filled).
+   --fill none uses what is there.
 2. In process, with django.test.Client logged in as the demo users (the full middleware stack, view and template
    rendering, DEBUG off): warm-up requests, then --requests (50) timed GETs of each page per user, one page and
    user at a time. The queries per request are counted on one extra request with CaptureQueriesContext
    (outside the timed ones).
+   Like a server worker (kramar/config/asgi.py) it freezes the start-up objects out of the garbage collector's
+   full passes first (kramar.core.runtime; KRAMAR_GC_FREEZE=0 to measure without).
 3. Prints p50 / p95 / max in ms, the queries per request and the response size, against the target
    p95 < 200 ms (issue 3, scope 12). Exit status 1 when a page does not answer 200.
 """
@@ -101,7 +103,6 @@ def _close(have: int, want: int) -> bool:
 
 
 def fill(args) -> None:
-    from django.db import connection
 
     from kramar.demo.services import demo_load
 
@@ -113,13 +114,6 @@ def fill(args) -> None:
     seconds = {k: round(v, 1) for k, v in result.seconds.items()}
     print(f"demo_load: {sum(result.counts.values()):,} rows in {time.perf_counter() - started:.0f} s {seconds}")
     print("  " + ", ".join(f"{k} {v:,}" for k, v in result.counts.items()))
-    if connection.vendor == "postgresql":
-        t0 = time.perf_counter()
-        with connection.cursor() as cursor:
-            for table_name in ("sales_deal", "sales_dealstagehistory", "sales_dealline", "sales_dealcontact",
-                               "activities_task", "history_interaction", "sales_exchangerate"):
-                cursor.execute(f'ANALYZE "{table_name}"')
-        print(f"ANALYZE of the sales/activities tables: {time.perf_counter() - t0:.1f} s")
 
 
 def _login(username: str):
@@ -186,6 +180,11 @@ def main(argv=None) -> int:
         return 1
     board_url = reverse("sales:board", args=[pipeline.pk])
     my_day_url = reverse("desk:my-day")
+    from kramar.core.runtime import gc_freeze_after_startup
+
+    # as a server worker does once the application is loaded (kramar/config/asgi.py); KRAMAR_GC_FREEZE=0 measures
+    # without it
+    print(f"gc.freeze after start-up: {'on' if gc_freeze_after_startup() else 'off'}")
     print(f"pipeline {pipeline.name!r} (id {pipeline.pk}): {Deal.objects.filter(pipeline=pipeline).count():,} deals, "
           f"{Deal.objects.filter(pipeline=pipeline, status='open').count():,} open")
 

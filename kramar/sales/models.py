@@ -257,7 +257,15 @@ class Deal(ScopedRecord):
         verbose_name = _("deal")
         verbose_name_plural = _("deals")
         indexes = [
-            models.Index(fields=["pipeline", "stage", "status", "-updated_at"], name="sales_deal_board_idx"),
+            # the board: a column's page of open deals (by last update) or of closed ones (by closing time), and the
+            # per-stage totals of a pipeline's open deals read from the index alone, in GROUP BY order, whatever the
+            # scope (team and owner are in it)
+            models.Index(fields=["pipeline", "stage", "-updated_at", "-id"], name="sales_deal_column_idx"),
+            models.Index(fields=["pipeline", "stage", "-closed_at", "-id"], name="sales_deal_closedcol_idx"),
+            models.Index(
+                fields=["pipeline", "status", "stage", "currency", "amount", "team", "owner"],
+                name="sales_deal_totals_idx",
+            ),
             models.Index(fields=["owner", "status", "expected_close_date"], name="sales_deal_owner_idx"),
             models.Index(fields=["team", "status"], name="sales_deal_team_idx"),
             models.Index(fields=["status", "stage_entered_at"], name="sales_deal_rot_idx"),

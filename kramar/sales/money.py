@@ -13,7 +13,7 @@ from django.db.models import Case, DecimalField, F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Cast, Round
 from django.utils import timezone
 
-from kramar.sales.models import ExchangeRate
+from kramar.sales.models import Currency, ExchangeRate
 
 CENT = Decimal("0.01")
 
@@ -57,6 +57,24 @@ def rate_on(currency, on: dt.date | None = None) -> Decimal | None:
         .values_list("rate", flat=True)
         .first()
     )
+
+
+def rates_on(on: dt.date | None = None) -> dict[str, Decimal]:
+    """{currency code: units of the base currency per unit} on `on` for every currency that has a rate (the base
+    currency is 1): one query, a latest-rate subquery per currency served by the (currency, date) key."""
+    on = on or timezone.localdate()
+    latest = (
+        ExchangeRate.objects.filter(currency_id=OuterRef("code"), date__lte=on).order_by("-date").values("rate")[:1]
+    )
+    base = base_currency()
+    rates = {
+        code: rate
+        for code, rate in Currency.objects.annotate(rate=Subquery(latest, output_field=RATE_FIELD))
+        .values_list("code", "rate")
+        if rate is not None
+    }
+    rates[base] = Decimal(1)
+    return rates
 
 
 def to_base(amount: Decimal, currency, on: dt.date | None = None) -> Decimal | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db.models import (
@@ -25,19 +25,21 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    prefetch_related_objects,
 )
-from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
 from kramar.activities.choices import TaskStatus
 from kramar.activities.models import Task
-from kramar.sales.choices import DealStatus
+from kramar.sales import money
+from kramar.sales.choices import DealStatus, StageKind
 from kramar.sales.models import Deal, DealStageHistory, LostReason, Pipeline, Product, Stage
-from kramar.sales.money import BASE_FIELD, deals_with_base_amount
+from kramar.sales.money import deals_with_base_amount
 
 CENT = Decimal("0.01")
+BOARD_CLOSED_DAYS = 30
 
 DEAL_SORTS: dict[str, tuple[Any, ...]] = {
     "title": ("title", "id"),
@@ -214,53 +216,80 @@ class BoardColumn:
     count: int = 0
     total_base: Decimal = Decimal("0.00")
     weighted_base: Decimal = Decimal("0.00")
+    closed_since: dt.datetime | None = None  # a won/lost column shows the deals closed since then (None: all)
 
 
-def board(*, actor, pipeline, filters: dict[str, Any] | None = None, per_stage: int = 30) -> list[BoardColumn]:
-    """One column per stage of `pipeline`: the first `per_stage` deals (most recently updated first), how many
-    there are, their total in the base currency and the total weighted by the stage's probability.
-    Queries: stages (1) + totals (1) + deals per stage (1 each) + tags of all shown deals (1)."""
-    stages = list(Stage.objects.filter(pipeline_id=pipeline.pk).order_by("position", "id"))
+def _board_deals(actor, pipeline, filters: dict[str, Any] | None) -> tuple[QuerySet[Deal], dt.datetime | None]:
+    """The deals of the board and, unless a close-date filter bounds them, the moment since which closed
+    (won/lost) deals are shown: the board is for work in progress, the won and lost columns show the last
+    BOARD_CLOSED_DAYS days (the deal list and the reports hold the rest)."""
     filters = {k: v for k, v in (filters or {}).items() if k not in ("pipeline", "stage")}
     base = deals_filter(Deal.objects.visible_to(actor, "view").filter(pipeline_id=pipeline.pk), actor=actor,
                         filters=filters)
-    totals = {
-        row["stage_id"]: row
-        for row in deals_with_base_amount(base)
-        .order_by()
-        .values("stage_id")
-        .annotate(n=Count("id"), total=Coalesce(Sum("amount_base"), Value(Decimal(0)), output_field=BASE_FIELD))
-    }
+    bounded = bool(_date(filters.get("close_from")) or _date(filters.get("close_to")))
+    closed_since = None if bounded else timezone.now() - dt.timedelta(days=BOARD_CLOSED_DAYS)
+    return base, closed_since
+
+
+def _column(base: QuerySet[Deal], stage: Stage, closed_since: dt.datetime | None) -> QuerySet[Deal]:
+    """One column's deals in board order: open stages by last update, won/lost by closing time (both walk an
+    index of (pipeline, stage, …) and stop at the page's end)."""
+    qs = base.filter(stage_id=stage.pk)
+    if stage.kind == StageKind.OPEN:
+        return qs.order_by("-updated_at", "-id")
+    if closed_since is not None:
+        qs = qs.filter(closed_at__gte=closed_since)
+    return qs.order_by("-closed_at", "-id")
+
+
+def board(*, actor, pipeline, filters: dict[str, Any] | None = None, per_stage: int = 30) -> list[BoardColumn]:
+    """One column per stage of `pipeline`: the first `per_stage` deals, how many there are, their total in the
+    base currency (today's rates) and the total weighted by the stage's probability. Won and lost columns hold
+    the deals closed in the last BOARD_CLOSED_DAYS days unless a close-date filter is given.
+    Queries: stages (1) + totals (2) + rates (1) + deals per stage (1 each) + tags of all shown deals (1).
+    Totals are summed per currency in SQL and converted here (no per-row rate look-up)."""
+    stages = list(Stage.objects.filter(pipeline_id=pipeline.pk).order_by("position", "id"))
+    base, closed_since = _board_deals(actor, pipeline, filters)
+    # open deals and the closed ones in the window apart: each part then reads one index (an OR of the two
+    # makes SQLite walk the whole pipeline)
+    parts = [base] if closed_since is None else [
+        base.filter(status=DealStatus.OPEN),
+        base.filter(status__in=[DealStatus.WON, DealStatus.LOST], closed_at__gte=closed_since),
+    ]
+    sums: dict[int, list[tuple[str, int, Decimal]]] = {}
+    for part in parts:
+        for row in part.order_by().values("stage_id", "currency_id").annotate(n=Count("id"), total=Sum("amount")):
+            sums.setdefault(row["stage_id"], []).append((row["currency_id"], row["n"], Decimal(row["total"] or 0)))
+    rates = money.rates_on() if sums else {}
     columns: list[BoardColumn] = []
     shown: list[Deal] = []
-    listed = deals_annotate(base).select_related("company", "owner", "currency", "stage").order_by("-updated_at", "-id")
     for stage in stages:
-        row = totals.get(stage.pk)
-        column = BoardColumn(stage=stage)
-        if row and row["n"]:
-            column.count = row["n"]
-            column.total_base = Decimal(row["total"] or 0).quantize(CENT)
-            column.weighted_base = (column.total_base * Decimal(stage.probability) / Decimal(100)).quantize(CENT)
-            column.deals = list(listed.filter(stage_id=stage.pk)[:per_stage]) if per_stage > 0 else []
+        column = BoardColumn(stage=stage, closed_since=closed_since if stage.kind != StageKind.OPEN else None)
+        for currency, n, total in sums.get(stage.pk, []):
+            column.count += n
+            rate = rates.get(currency)
+            if rate is not None:  # without a rate the amount cannot be shown in the base currency
+                column.total_base += (total * rate).quantize(CENT, rounding=ROUND_HALF_UP)
+        column.total_base = column.total_base.quantize(CENT)
+        column.weighted_base = (column.total_base * Decimal(stage.probability) / Decimal(100)).quantize(CENT)
+        if column.count and per_stage > 0:
+            column.deals = list(
+                deals_annotate(_column(base, stage, closed_since))
+                .select_related("company", "owner", "currency", "stage")[:per_stage]
+            )
             shown.extend(column.deals)
         columns.append(column)
     if shown:
-        from django.db.models import prefetch_related_objects
-
         prefetch_related_objects(shown, "tags")
     return columns
 
 
 def board_column_deals(*, actor, pipeline, stage, filters=None, offset: int = 0, limit: int = 30) -> list[Deal]:
-    """More deals of one board column ("load more")."""
-    filters = {k: v for k, v in (filters or {}).items() if k not in ("pipeline", "stage")}
-    qs = deals_filter(
-        Deal.objects.visible_to(actor, "view").filter(pipeline_id=pipeline.pk, stage_id=stage.pk),
-        actor=actor, filters=filters,
-    )
+    """More deals of one board column ("load more"), in the board's order and window."""
+    base, closed_since = _board_deals(actor, pipeline, filters)
     return list(
-        deals_annotate(qs).select_related("company", "owner", "currency", "stage")
-        .prefetch_related("tags").order_by("-updated_at", "-id")[offset : offset + limit]
+        deals_annotate(_column(base, stage, closed_since)).select_related("company", "owner", "currency", "stage")
+        .prefetch_related("tags")[offset : offset + limit]
     )
 
 

@@ -9,6 +9,7 @@ from kramar.activities.tests.factories import TaskFactory
 from kramar.core.models import Tag
 from kramar.sales.models import Deal
 from kramar.sales.selectors import (
+    BOARD_CLOSED_DAYS,
     board,
     deal_get,
     deal_list,
@@ -166,10 +167,13 @@ def test_board_columns_totals_weighted_and_bounded_queries(director, django_asse
                                currency=usd if i % 5 == 0 else CurrencyFactory(code="UAH"))
             deal.tags.add(Tag.objects.get_or_create(name=f"t{i % 3}")[0])
     for _ in range(3):
-        DealFactory(pipeline=pipeline, stage=won, owner=director, amount=Decimal("10"), status="won")
+        DealFactory(pipeline=pipeline, stage=won, owner=director, amount=Decimal("10"), status="won",
+                    closed_at=timezone.now() - dt.timedelta(days=2))
+    DealFactory(pipeline=pipeline, stage=won, owner=director, amount=Decimal("99"), status="won",
+                closed_at=timezone.now() - dt.timedelta(days=BOARD_CLOSED_DAYS + 1))  # off the board: too old
     DealFactory(owner=director)  # another pipeline
     # when
-    with django_assert_max_num_queries(5 + 5):  # grants, teams, stages, totals, tags + one per stage (5)
+    with django_assert_max_num_queries(7 + 5):  # grants, teams, stages, 2 totals, rates, tags + one per stage (5)
         columns = board(actor=director, pipeline=pipeline, per_stage=10)
         [t.name for c in columns for d in c.deals for t in d.tags.all()]
         [(d.owner, d.company, d.currency, d.amount_base, d.is_rotting, d.next_task_due) for c in columns for d in c.deals]
@@ -185,6 +189,16 @@ def test_board_columns_totals_weighted_and_bounded_queries(director, django_asse
     assert len(by_name["Lead"].deals) == 10
     updated = [d.updated_at for d in by_name["Lead"].deals]
     assert updated == sorted(updated, reverse=True)
+    # a close-date filter replaces the recent-closes window: the old won deal is back
+    everything = {c.stage.name: c for c in board(actor=director, pipeline=pipeline, filters={
+        "close_from": dt.date(2000, 1, 1)})}
+    assert everything["Won"].count == 0  # the factory's deals have no expected close date
+    old_won = Deal.objects.get(amount=Decimal("99"))
+    old_won.expected_close_date = timezone.localdate()
+    old_won.save(update_fields=["expected_close_date"])
+    everything = {c.stage.name: c for c in board(actor=director, pipeline=pipeline, filters={
+        "close_from": dt.date(2000, 1, 1)})}
+    assert everything["Won"].count == 1 and everything["Won"].total_base == Decimal("99.00")
 
 
 def test_board_filters_and_scope(rep_a, rep_b, team_a, team_b, pipeline):

@@ -133,6 +133,8 @@ def test_board_shows_columns_with_counts_totals_and_cards(as_rep_a, pipeline, st
     assert lead["total_base"] == Decimal("4000")
     assert lead["weighted_base"] == Decimal("400")  # 10 % of 4000
     assert [c["stage"].name for c in response.context["columns"]] == ["Lead", "Proposal", "Won", "Lost"]
+    assert [c["recent_only"] for c in response.context["columns"]] == [False, False, True, True]
+    assert html.count('data-testid="col-window"') == 2 and "Closed in the last 30 days" in html
     assert f'data-move-url="{reverse("sales:deal-stage", args=[Deal.objects.get(title="Big one").pk])}"' in html
 
 

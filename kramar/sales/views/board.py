@@ -52,6 +52,7 @@ def board(request, pipeline_id: int | None = None):
             "count": col.count,
             "total_base": col.total_base,
             "weighted_base": col.weighted_base,
+            "recent_only": col.closed_since is not None,
             "has_more": col.count > len(col.deals),
             "more_url": reverse("sales:board-column", args=[pipeline.pk, col.stage.pk])
             + query(request.GET, offset=len(col.deals)),
@@ -72,6 +73,7 @@ def board(request, pipeline_id: int | None = None):
         "tag_names": tag_names(),
         "lost_kind": StageKind.LOST,
         "nav": "board",
+        "closed_days": selectors.BOARD_CLOSED_DAYS,
     }
     template = "sales/_board.html" if wants_partial(request) else "sales/board.html"
     response = render(request, template, context)
