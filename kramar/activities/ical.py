@@ -111,11 +111,16 @@ def organizer_email(task: Task) -> tuple[str, str]:
     return sender, "Kramar"
 
 
-def task_to_vevent(task: Task, *, with_attendees: bool = False, cancelled: bool = False) -> Event:
+def task_to_vevent(
+    task: Task, *, with_attendees: bool = False, cancelled: bool = False, itip: bool = False
+) -> Event:
     start, end = task_span(task)
     event = Event()
     event.add("uid", task_uid(task))
-    event.add("dtstamp", timezone.now().astimezone(UTC))
+    # RFC 5545 3.8.7.2: in an iTIP message DTSTAMP is when the message was made; in a published calendar (the
+    # feed, no METHOD) it is the event's last revision, so an unchanged feed is byte-identical (ETag/304)
+    stamp = timezone.now() if itip or not (task.updated_at or task.created_at) else task.updated_at or task.created_at
+    event.add("dtstamp", stamp.astimezone(UTC))
     event.add("dtstart", start)
     event.add("dtend", end)
     event.add("sequence", task.ical_sequence)
@@ -177,5 +182,5 @@ def meeting_invite_ical(task: Task, *, method: str = "REQUEST") -> bytes:
     if not task_has_time(task):
         raise ValueError("a meeting without a date cannot be sent as an invitation")
     cal = _calendar(method=method)
-    cal.add_component(task_to_vevent(task, with_attendees=True, cancelled=method == "CANCEL"))
+    cal.add_component(task_to_vevent(task, with_attendees=True, cancelled=method == "CANCEL", itip=True))
     return cal.to_ical()

@@ -1,4 +1,5 @@
-"""Control's writes: the bulk refresh of clients' "last contacted" (the demo loader and the command call it)."""
+"""Control's writes: the bulk refresh of clients' "last contacted" (the `last_contacted_refresh` command; the demo
+loader computes the value itself while it generates the history)."""
 
 from __future__ import annotations
 

@@ -328,6 +328,12 @@ def _clean_pipeline_stage(data, values, errors) -> None:
                 % {"stage": stage.name, "pipeline": stage.pipeline.name}
             ]
             return
+        if not stage.pipeline.active:
+            errors["stage_id"] = [
+                _("stage “%(stage)s” belongs to pipeline “%(pipeline)s”, which is no longer in use")
+                % {"stage": stage.name, "pipeline": stage.pipeline.name}
+            ]
+            return
         pipeline = stage.pipeline
     if pipeline is None:
         pipeline = Pipeline.objects.filter(active=True).order_by("-is_default", "position", "id").first()

@@ -1,6 +1,7 @@
 """Calendar pages (week, month, per user and team, scopes, navigation, query counts) and the private feed."""
 
 import datetime as dt
+import time
 import re
 
 import icalendar
@@ -341,14 +342,20 @@ def test_feed_answers_not_modified_to_a_matching_etag(client, rep_a):
     # given
     client.force_login(rep_a)
     url = _create_feed(client)
-    TaskFactory(owner=rep_a, due_at=timezone.now() + dt.timedelta(days=1))
+    task = TaskFactory(owner=rep_a, due_at=timezone.now() + dt.timedelta(days=1))
     first = client.get(url)
 
-    # when
+    # when: asked again later with the ETag, nothing changed in between
+    time.sleep(1.1)  # DTSTAMP is the event's last revision, not the time of the request
     again = client.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
+    # and once the task is changed
+    task.title = "Moved to Friday"
+    task.save()
+    changed = client.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
 
     # then
     assert first["ETag"] and again.status_code == 304
+    assert changed.status_code == 200 and changed["ETag"] != first["ETag"] and b"Moved to Friday" in changed.content
 
 
 def test_feed_of_a_deactivated_user_is_gone(client, rep_a):

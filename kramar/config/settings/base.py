@@ -178,6 +178,14 @@ EMAIL_USE_TLS = env_bool("KRAMAR_EMAIL_USE_TLS")
 DEFAULT_FROM_EMAIL = env("KRAMAR_EMAIL_FROM", "kramar@localhost")
 EMAIL_BACKEND = env("KRAMAR_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 
+# Links and identifiers that leave the server: the public address put in front of links in e-mails (reminders),
+# and the host part of iCalendar UIDs (default: the domain of KRAMAR_EMAIL_FROM; keep it stable once set).
+KRAMAR_BASE_URL = (env("KRAMAR_BASE_URL", "") or "").rstrip("/")
+KRAMAR_ICAL_HOST = env("KRAMAR_ICAL_HOST", "")
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto: trust it, so links (the calendar feed URL) are https.
+if env_bool("KRAMAR_BEHIND_TLS_PROXY"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
 # Background jobs: Huey on SQLite in the data folder, Redis when KRAMAR_REDIS_URL is set.
 _redis_url = env("KRAMAR_REDIS_URL")
 if _redis_url:

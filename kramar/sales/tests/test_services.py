@@ -137,6 +137,18 @@ def test_deal_create_refuses_a_stage_of_another_pipeline(rep_a, pipeline):
     assert _counts() == before
 
 
+def test_deal_create_refuses_a_stage_of_a_pipeline_no_longer_in_use(rep_a, pipeline):
+    # given
+    retired = PipelineFactory(with_stages=True, name="Old process", active=False)
+    before = _counts()
+    # when
+    with pytest.raises(ValidationFailed) as exc:
+        deal_create(actor=rep_a, data={"title": "T", "stage_id": st(retired, "Lead").pk})
+    # then
+    assert "no longer in use" in exc.value.errors["stage_id"][0] and "Old process" in exc.value.errors["stage_id"][0]
+    assert _counts() == before
+
+
 def test_deal_create_refuses_clients_outside_the_actors_scope(rep_a, rep_b, pipeline):
     # given
     company, contact = CompanyFactory(owner=rep_b), ContactFactory(owner=rep_b)

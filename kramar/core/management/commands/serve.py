@@ -1,27 +1,64 @@
 import os
+import signal
+import subprocess
+import sys
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 
+def _die_with_parent() -> None:
+    """In the worker, before it starts (Linux): ask the kernel for SIGTERM when the server process dies, however
+    it ends (uvicorn re-raises the signal that stopped it, so the server's own clean-up may not run)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class Command(BaseCommand):
-    help = "Apply migrations, collect static files and serve Kramar with uvicorn (ASGI)."
+    help = (
+        "Apply migrations, collect static files and serve Kramar with uvicorn (ASGI); the background worker "
+        "(reminders, invitations) runs beside it unless --no-jobs."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--workers", type=int, default=int(os.environ.get("KRAMAR_WORKERS", "1")))
         parser.add_argument("--no-migrate", action="store_true")
+        parser.add_argument(
+            "--no-jobs", action="store_true", default=os.environ.get("KRAMAR_SERVE_JOBS", "1") == "0",
+            help="do not start the background worker (run `kramar run_huey` yourself, e.g. on another machine)",
+        )
 
-    def handle(self, *args, host, port, workers, no_migrate, **options):
+    def handle(self, *args, host, port, workers, no_migrate, no_jobs, **options):
         import uvicorn
 
         if not no_migrate:
             call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
+        jobs = None
+        if not no_jobs:
+            # the worker is a child process with the same settings; it stops with the server
+            jobs = subprocess.Popen(
+                [sys.executable, "-m", "kramar.cli", "run_huey"], env=os.environ.copy(),
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            )
+            self.stdout.write(f"Background worker started (pid {jobs.pid}): reminders and invitations.")
         self.stdout.write(f"Kramar on http://{host}:{port}/ (database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]})")
-        uvicorn.run(
-            "kramar.config.asgi:application", host=host, port=port, workers=workers, log_level="info",
-            lifespan="off", http="kramar.config.uvicorn_protocol:H11NoDelayProtocol",
-        )
+        try:
+            uvicorn.run(
+                "kramar.config.asgi:application", host=host, port=port, workers=workers, log_level="info",
+                lifespan="off", http="kramar.config.uvicorn_protocol:H11NoDelayProtocol",
+            )
+        finally:
+            if jobs is not None and jobs.poll() is None:
+                jobs.terminate()
+                try:
+                    jobs.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    jobs.kill()
