@@ -299,6 +299,29 @@ def source_problems(ignore: list[str] | None = None) -> list[str]:
     return problems
 
 
+# xgettext (behind makemessages) finds calls by name: `_`, `gettext`, `gettext_lazy`, `pgettext`, … A translation
+# function imported under another name hides its strings from the catalogue without any error.
+KEYWORDS = {"_", "gettext", "gettext_lazy", "gettext_noop", "ngettext", "ngettext_lazy", "pgettext",
+            "pgettext_lazy", "npgettext", "npgettext_lazy"}
+ALIAS = re.compile(r"\b(n?p?gettext(?:_lazy|_noop)?)\s+as\s+(\w+)")
+
+
+def alias_problems() -> list[str]:
+    """Translation functions imported under a name xgettext does not know."""
+    problems = []
+    for path in sorted((ROOT / "kramar").rglob("*.py")):
+        if any(part in {"locale", "migrations"} for part in path.parts):
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for function, alias in ALIAS.findall(line):
+                if alias not in KEYWORDS:
+                    problems.append(
+                        f"{path.relative_to(ROOT)}:{number}: {function} imported as {alias!r}, which makemessages "
+                        "does not extract; import it as _ or by its own name"
+                    )
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-sources", action="store_true", help="skip the makemessages comparison")
@@ -315,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in po_files:
         if path.exists():
             problems += catalogue_problems(path) + msgfmt_problems(path) + compiled_problems(path)
+    problems += alias_problems()
     if not args.no_sources:
         problems += source_problems(args.ignore)
 

@@ -16,8 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from kramar.clients import selectors, services
@@ -322,7 +321,7 @@ def _picked_companies(request, ids) -> list[Company]:
     return [found[i] for i in ids if i in found]
 
 
-CONFLICT_MESSAGE = _lazy(
+CONFLICT_MESSAGE = gettext_lazy(
     "This record was changed by someone else since you opened it. Your input is kept below; "
     "check the current version (it opens in a new tab). Saving again will replace their changes with yours."
 )

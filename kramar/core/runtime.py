@@ -18,7 +18,7 @@ def gc_freeze_after_startup() -> bool:
         return False
     from django.urls import get_resolver
 
-    get_resolver().url_patterns  # import every view module now rather than on the first request
+    _ = get_resolver().url_patterns  # import every view module now rather than on the first request
     gc.collect()
     gc.freeze()
     return True

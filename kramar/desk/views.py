@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from kramar.activities.models import Task
@@ -22,8 +22,8 @@ from kramar.desk import selectors, services
 
 REFRESH_EVENT = "deskRefresh"
 CALL_OUTCOMES = [
-    _lazy("Reached"), _lazy("No answer"), _lazy("Left a voicemail"), _lazy("Call back later"),
-    _lazy("Not interested"), _lazy("Wrong number"),
+    gettext_lazy("Reached"), gettext_lazy("No answer"), gettext_lazy("Left a voicemail"), gettext_lazy("Call back later"),
+    gettext_lazy("Not interested"), gettext_lazy("Wrong number"),
 ]
 
 PANELS: dict[str, tuple[str, Callable[[Any, Day], dict[str, Any]]]] = {

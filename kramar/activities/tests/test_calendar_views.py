@@ -1,8 +1,8 @@
 """Calendar pages (week, month, per user and team, scopes, navigation, query counts) and the private feed."""
 
 import datetime as dt
-import time
 import re
+import time
 
 import icalendar
 import pytest

@@ -226,7 +226,7 @@ def test_targets_against_won_amount_with_percentages(client, lead_a, rep_a, rep_
     # when
     html = client.get(OVERVIEW).content.decode()
     # then: rep_a 3000 + 50 × 40 = 5000 UAH of 20000 → 25%; rep_a2 200 of 1000 USD → 20%
-    assert re.search(rf'data-testid="won-{rep_a.pk}">5000.00 UAH', html)
+    assert re.search(rf'data-testid="won-{rep_a.pk}">5,000.00 UAH', html)
     assert re.search(rf'data-testid="percent-{rep_a.pk}">25%', html)
     assert re.search(rf'data-testid="won-{rep_a2.pk}">200.00 USD', html)
     assert re.search(rf'data-testid="percent-{rep_a2.pk}">20%', html)
