@@ -1,7 +1,11 @@
-"""Shared fixtures: two sales teams with a rep each, a team lead, a director and an administrator."""
+"""Shared fixtures: two sales teams with a rep each, a team lead, a director and an administrator; a page in
+a real browser for the end-to-end tests."""
+
+from pathlib import Path
 
 import pytest
 
+import kramar
 from kramar.accounts.tests.factories import TeamFactory, UserFactory
 
 
@@ -48,3 +52,28 @@ def admin_user(db):
 @pytest.fixture(autouse=True)
 def _english(settings):
     settings.LANGUAGE_CODE = "en"
+
+
+@pytest.fixture
+def browser_page():
+    """A page of headless Chromium (Debian's package, driven by Playwright), 1400×900, English locale."""
+    from kramar.core.tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
+        page = context.new_page()
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+
+
+@pytest.fixture
+def static_files(settings):
+    """The vendored htmx and Pico and Kramar's own CSS/JS live in kramar/static (not an app's folder)."""
+    folder = Path(kramar.__file__).parent / "static"
+    if folder not in [Path(d) for d in getattr(settings, "STATICFILES_DIRS", [])]:
+        settings.STATICFILES_DIRS = [*getattr(settings, "STATICFILES_DIRS", []), folder]

@@ -1,53 +1,17 @@
 """End to end in a real browser (Debian Chromium driven by Playwright): sign in, find a contact by a
 Cyrillic fragment in the header search, open its card, take a screenshot."""
 
+
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 
-import kramar
 from kramar.accounts.services import roles_ensure_defaults
+from kramar.core.tests.browser import BROWSER_MARKS
 
-CHROMIUM = os.environ.get("KRAMAR_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-playwright_sync = pytest.importorskip("playwright.sync_api")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"no Chromium at {CHROMIUM}"),
-]
-
-
-@pytest.fixture
-def browser_page():
-    with playwright_sync.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
-        page = context.new_page()
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
-
-
-@pytest.fixture
-def static_files(settings):
-    """The vendored htmx and Pico and Kramar's own CSS/JS live in kramar/static (not an app's folder)."""
-    folder = Path(kramar.__file__).parent / "static"
-    if folder not in [Path(d) for d in getattr(settings, "STATICFILES_DIRS", [])]:
-        settings.STATICFILES_DIRS = [*getattr(settings, "STATICFILES_DIRS", []), folder]
+pytest.importorskip("playwright.sync_api")
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture

@@ -3,20 +3,15 @@ make with a tel: link, logs its outcome with one click, and the call leaves the 
 reload; the outcome is on the client's timeline."""
 
 import datetime as dt
-import shutil
 
 import pytest
 from django.utils import timezone
 
 from kramar.accounts.services import roles_ensure_defaults
-from kramar.sales.tests.test_e2e_board import CHROMIUM, browser_page, static_files  # noqa: F401 (fixtures)
+from kramar.core.tests.browser import BROWSER_MARKS, sign_in
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"no Chromium at {CHROMIUM}"),
-]
+pytest.importorskip("playwright.sync_api")
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
@@ -38,7 +33,7 @@ def seeded(transactional_db):
     return {"rep": rep, "contact": taras, "call": call, "other": other}
 
 
-def test_log_a_calls_outcome_with_one_click(static_files, seeded, live_server, browser_page, monkeypatch):  # noqa: F811
+def test_log_a_calls_outcome_with_one_click(static_files, seeded, live_server, browser_page, monkeypatch):
     # the ORM checks below run while Playwright's event loop lives in this thread (the server is another thread)
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
     from kramar.activities.models import Task
@@ -47,11 +42,7 @@ def test_log_a_calls_outcome_with_one_click(static_files, seeded, live_server, b
     page = browser_page
     failed = []
     page.on("response", lambda r: failed.append(r.url) if r.status >= 400 and "favicon" not in r.url else None)
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", "olena")
-    page.fill("#id_password", "correct horse")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/my-day/")
+    sign_in(page, live_server, "olena", "correct horse")
 
     # given: the call is in "Calls to make" with a dialable link
     call_row = page.locator(f"[data-testid=call-{seeded['call'].pk}]")
