@@ -180,6 +180,8 @@ def task_update_op(request, task_id: Id, payload: TaskPatch):
 
 @router.delete("/tasks/{task_id}", response={204: None, **ERRORS}, operation_id="task_delete")
 def task_delete_op(request, task_id: Id):
+    """Delete a task (204). `If-Match`: 412 if stale. The interaction a completed call or meeting logged stays on
+    the client's timeline."""
     task = _guarded(request, task_id, "delete")
     services.task_delete(actor=actor(request), task=task, expected_version=expected_version(request), source="api")
     return Status(204, None)
@@ -198,6 +200,8 @@ def task_complete_op(request, task_id: Id, payload: TaskCompleteIn):
 
 @router.post("/tasks/{task_id}/cancel", response={200: TaskOut, **ERRORS}, operation_id="task_cancel")
 def task_cancel_op(request, task_id: Id, payload: TaskActionIn | None = None):
+    """Cancel an open task (400 `task_not_open` otherwise); a repeating task gets no next occurrence, and a
+    meeting's attendees get a cancellation. `If-Match` (or `version`): 412 if stale."""
     task = _guarded(request, task_id, "change")
     version = expected_version(request, payload.version if payload else None)
     task = services.task_cancel(actor=actor(request), task=task, expected_version=version, source="api")
@@ -206,6 +210,8 @@ def task_cancel_op(request, task_id: Id, payload: TaskActionIn | None = None):
 
 @router.post("/tasks/{task_id}/reopen", response={200: TaskOut, **ERRORS}, operation_id="task_reopen")
 def task_reopen_op(request, task_id: Id, payload: TaskActionIn | None = None):
+    """Open a done or cancelled task again (400 `task_already_open` if open); its logged interaction stays. A
+    reminder still ahead is re-armed; a cancelled meeting is invited again. `If-Match` (or `version`): 412 if stale."""
     task = _guarded(request, task_id, "change")
     version = expected_version(request, payload.version if payload else None)
     task = services.task_reopen(actor=actor(request), task=task, expected_version=version, source="api")
