@@ -4,10 +4,10 @@ name each bad field."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from ninja import Field, Schema
-from pydantic import ConfigDict
+from pydantic import BeforeValidator, ConfigDict
 
 from kramar.core.api_support import Id, Limit
 
@@ -16,6 +16,17 @@ TaskSortKey = Literal["due", "-due", "created", "-created", "updated", "-updated
 KindIn = Literal["call", "meeting", "email", "todo"]
 StatusIn = Literal["open", "done", "cancelled"]
 
+
+
+
+def _plain_date(value):
+    """A bare YYYY-MM-DD is a date (a whole day), not midnight: pydantic would read it as a datetime."""
+    if isinstance(value, str) and len(value.strip()) == 10:
+        return dt.date.fromisoformat(value.strip())
+    return value
+
+
+DateOrDateTime = Annotated[dt.datetime | dt.date, BeforeValidator(_plain_date)]
 
 class StrictIn(Schema):
     model_config = ConfigDict(extra="forbid")
@@ -64,8 +75,8 @@ class TaskFilters(StrictIn):
     deal_id: Id | None = None
     contact_id: Id | None = None
     company_id: Id | None = None
-    due_from: dt.datetime | dt.date | None = None
-    due_to: dt.datetime | dt.date | None = None
+    due_from: DateOrDateTime | None = None
+    due_to: DateOrDateTime | None = Field(None, description="a date includes that whole day")
     overdue: bool | None = None
     q: str | None = Field(None, max_length=200)
     sort: TaskSortKey = "due"

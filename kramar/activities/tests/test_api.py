@@ -168,6 +168,18 @@ def test_list_filters_and_cursor_pagination(api_a, rep_a, rep_a2, team_a):
     assert api_a.get("/tasks/", {"due_from": "yesterday"}).status_code == 422
 
 
+def test_a_due_to_date_includes_that_whole_day_and_a_datetime_is_exact(api_a, rep_a, team_a):
+    # given: tasks in the evening of 6 May and in the morning of the 7th (local time)
+    tz = timezone.get_current_timezone()
+    evening = TaskFactory(owner=rep_a, team=team_a, due_at=dt.datetime(2030, 5, 6, 18, 0, tzinfo=tz))
+    TaskFactory(owner=rep_a, team=team_a, due_at=dt.datetime(2030, 5, 7, 9, 0, tzinfo=tz))
+    # when / then: a date is the whole day, a datetime is the moment
+    ids = lambda params: [i["id"] for i in api_a.get("/tasks/", params).json()["items"]]  # noqa: E731
+    assert ids({"due_from": "2030-05-06", "due_to": "2030-05-06"}) == [evening.pk]
+    assert ids({"due_from": "2030-05-06", "due_to": "2030-05-06T12:00:00"}) == []
+    assert api_a.get("/tasks/", {"due_to": "2030-02-30"}).status_code == 422
+
+
 def test_list_endpoint_has_bounded_queries(api_a, rep_a, team_a, django_assert_max_num_queries):
     # given
     for i in range(40):
