@@ -77,3 +77,22 @@ def static_files(settings):
     folder = Path(kramar.__file__).parent / "static"
     if folder not in [Path(d) for d in getattr(settings, "STATICFILES_DIRS", [])]:
         settings.STATICFILES_DIRS = [*getattr(settings, "STATICFILES_DIRS", []), folder]
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """A real SMTP server (aiosmtpd) on 127.0.0.1, on a free port per test, with Django's SMTP backend pointed at
+    it (the rest of the suite uses the in-memory backend)."""
+    from kramar.core.tests.smtp_server import SmtpServer
+
+    server = SmtpServer().start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = server.host
+    settings.EMAIL_PORT = server.port
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_USE_SSL = False
+    settings.EMAIL_TIMEOUT = 5
+    yield server
+    server.stop()

@@ -2,13 +2,15 @@
 cancel, reopen, delete; reminders (sent once by a periodic job); recurrence; private calendar feeds.
 
 Each service checks the actor's scope, validates every field (errors keyed by field), refuses stale versions,
-writes an audit row with the field-level diff, and schedules e-mail (reminders, meeting invitations) on commit.
+writes an audit row with the field-level diff, and puts e-mail (reminders, meeting invitations) in the outbox in
+the same transaction (`kramar.core.outbox`: sent after the commit, retried until sent).
 """
 
 from __future__ import annotations
 
 import calendar as pycalendar
 import contextlib
+import copy
 import datetime as dt
 import hashlib
 import logging
@@ -20,7 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.core.validators import validate_email
 from django.db import transaction
 from django.http import Http404
@@ -38,8 +40,10 @@ from kramar.clients.models import Company, Contact
 from kramar.core import scopes
 from kramar.core.audit import audit_record, diff, snapshot
 from kramar.core.context import audit_context, current_audit_context
+from kramar.core.customfields import custom_fields_clean
 from kramar.core.errors import DomainError, ValidationFailed, VersionConflict
 from kramar.core.models import AuditEntry, Notification
+from kramar.core.outbox import email_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -328,6 +332,14 @@ def _clean(actor, data: dict[str, Any], *, task: Task | None) -> dict[str, Any]:
             values["attendees"] = attendees
     values.update(_owner_team(actor, data, errors, task))
     values.update(_related(actor, data, errors))
+    if "custom" in data:  # merged over the stored values on update, like deals and clients
+        try:
+            values["custom"] = custom_fields_clean(
+                entity="task", values=data["custom"], current=task.custom if task else None,
+                partial=task is not None,
+            )
+        except ValidationFailed as exc:
+            errors.update(exc.errors)
 
     def current(key: str):
         return values[key] if key in values else (getattr(task, key) if task is not None else None)
@@ -344,28 +356,23 @@ def _clean(actor, data: dict[str, Any], *, task: Task | None) -> dict[str, Any]:
     return values
 
 
-def _invite_on_commit(task: Task, method: str) -> None:
-    """Send a meeting invitation (REQUEST / CANCEL) to the attendees after the transaction commits."""
-    if task.kind != TaskKind.MEETING or not task.attendees or task.due_at is None:
+def _invitees(task: Task) -> list[str]:
+    """Who holds an invitation to this task now: the attendees of an open meeting with a date, else nobody."""
+    from kramar.activities import ical
+
+    if task.kind != TaskKind.MEETING or task.status != TaskStatus.OPEN or task.due_at is None:
+        return []
+    return ical.attendee_emails(task)
+
+
+def _invite(task: Task, method: str, *, attendees: list[str] | None = None) -> None:
+    """Put a meeting invitation (REQUEST / CANCEL) to the attendees (or to `attendees` only) in the outbox: built
+    now, from the task as it is, and sent once the transaction commits (retried until sent)."""
+    from kramar.activities import invitations
+
+    if task.kind != TaskKind.MEETING or task.due_at is None or not (attendees or task.attendees):
         return
-    task_id = task.pk
-
-    def send() -> None:
-        try:
-            from kramar.activities import invitations
-        except ImportError:  # pragma: no cover - the calendar module is optional
-            logger.warning("meeting invitations are not available; task %s not sent", task_id)
-            return
-        sender = getattr(invitations, "send_meeting_invite_task", None)
-        try:
-            if sender is not None:
-                sender(task_id, method)  # Huey: retried when the SMTP server fails
-            else:  # pragma: no cover
-                invitations.meeting_invite_send(task_id=task_id, method=method)
-        except Exception:  # an e-mail failure must not fail the user's committed change
-            logger.exception("meeting invitation %s for task %s failed", method, task_id)
-
-    transaction.on_commit(send)
+    invitations.meeting_invite_enqueue(task=task, method=method, attendees=attendees)
 
 
 def _require(actor, action: str) -> None:
@@ -393,7 +400,7 @@ def task_create(*, actor, data: dict[str, Any], source: str = "web") -> Task:
         actor=actor, action=AuditEntry.Action.CREATE, task=task, source=source,
         changes={k: [None, v] for k, v in _snap(task).items() if v not in (None, "", [], {}, False)},
     )
-    _invite_on_commit(task, "REQUEST")
+    _invite(task, "REQUEST")
     return task
 
 
@@ -402,26 +409,36 @@ def task_update(
     *, actor, task: Task, data: dict[str, Any], expected_version: int | None = None, source: str = "web"
 ) -> Task:
     """Change a task. A meeting whose time or place changes gets a higher iCalendar SEQUENCE and its attendees
-    an updated invitation. A new reminder time re-arms the reminder."""
+    an updated invitation; attendees removed from an open meeting get a cancellation (and the SEQUENCE goes up,
+    the others getting the update). A new reminder time re-arms the reminder."""
     task = _locked(actor, task, "change")
     _check_version(task, expected_version)
     values = _clean(actor, data, task=task)
     before = _snap(task)
+    invited_before = _invitees(task)
+    previous = copy.copy(task)  # the meeting as the attendees know it
     invite_changed = any(k in values and values[k] != getattr(task, k) for k in INVITE_FIELDS)
     attendees_changed = "attendees" in values and values["attendees"] != task.attendees
     for key, value in values.items():
         setattr(task, key, value)
     if "remind_at" in values and values["remind_at"] != before.get("remind_at") and task.status == TaskStatus.OPEN:
         task.reminded_at = None
-    if task.kind == TaskKind.MEETING and invite_changed and task.status == TaskStatus.OPEN:
+    invited = {email.lower() for email in _invitees(task)}
+    # uninvited: removed from the list, or the task stopped being a meeting; they get a CANCEL
+    removed = [email for email in invited_before if email.lower() not in invited]
+    if (task.kind == TaskKind.MEETING and invite_changed and task.status == TaskStatus.OPEN) or removed:
         task.ical_sequence += 1
     task.version += 1
     task.save()
     changes = diff(before, _snap(task))
     if changes:
-        _audit(actor=actor, action=AuditEntry.Action.UPDATE, task=task, changes=changes, source=source)
-    if task.status == TaskStatus.OPEN and (invite_changed or attendees_changed):
-        _invite_on_commit(task, "REQUEST")
+        _audit(actor=actor, action=AuditEntry.Action.UPDATE, task=task, changes=changes, source=source,
+               extra={"uninvited": removed} if removed else None)
+    if removed:
+        previous.ical_sequence = task.ical_sequence
+        _invite(previous, "CANCEL", attendees=removed)
+    if task.status == TaskStatus.OPEN and invited and (invite_changed or attendees_changed or removed):
+        _invite(task, "REQUEST")
     return task
 
 
@@ -563,7 +580,7 @@ def _next_occurrence_create(*, actor, task: Task, source: str) -> Task | None:
         changes={k: [None, v] for k, v in _snap(nxt).items() if v not in (None, "", [], {}, False)},
         extra={"recurrence_of": task.pk},
     )
-    _invite_on_commit(nxt, "REQUEST")
+    _invite(nxt, "REQUEST")
     return nxt
 
 
@@ -588,7 +605,7 @@ def task_cancel(*, actor, task: Task, expected_version: int | None = None, sourc
     task.save(update_fields=fields)
     _audit(actor=actor, action=AuditEntry.Action.UPDATE, task=task, changes=diff(before, _snap(task)),
            source=source, extra={"cancel": True})
-    _invite_on_commit(task, "CANCEL")
+    _invite(task, "CANCEL")
     return task
 
 
@@ -616,17 +633,21 @@ def task_reopen(*, actor, task: Task, expected_version: int | None = None, sourc
     _audit(actor=actor, action=AuditEntry.Action.UPDATE, task=task, changes=diff(before, _snap(task)),
            source=source, extra={"reopen": True})
     if was_cancelled:
-        _invite_on_commit(task, "REQUEST")
+        _invite(task, "REQUEST")
     return task
 
 
 @transaction.atomic
 def task_delete(*, actor, task: Task, expected_version: int | None = None, source: str = "web") -> None:
-    """Delete a task (audited). The interaction it logged stays on the client's timeline."""
+    """Delete a task (audited). The interaction it logged stays on the client's timeline. An open meeting's
+    attendees get a cancellation (same UID, higher SEQUENCE), built before the row goes: the outbox keeps it."""
     task = _locked(actor, task, "delete")
     _check_version(task, expected_version)
     _audit(actor=actor, action=AuditEntry.Action.DELETE, task=task, source=source,
            changes={k: [v, None] for k, v in _snap(task).items()})
+    if _invitees(task):
+        task.ical_sequence += 1  # only in the message: the row is deleted
+        _invite(task, "CANCEL")
     task.delete()
 
 
@@ -668,20 +689,14 @@ def _reminder_texts(task: Task) -> tuple[str, str, str]:
 
 
 def _reminder_send(task: Task) -> None:
+    """The in-app notification and, when asked, the e-mail (into the outbox: sent after the commit, retried)."""
     if task.owner_id is None:
         return
     text, subject, body = _reminder_texts(task)
     Notification.objects.create(user_id=task.owner_id, kind="task_reminder", text=text, url=_task_url(task.pk))
     if task.remind_by_email and task.owner.email:
-        recipient = task.owner.email
-
-        def mail() -> None:
-            try:
-                send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [recipient], fail_silently=False)
-            except Exception:  # the in-app reminder is there; an SMTP failure is logged, not retried (at most once)
-                logger.exception("reminder e-mail for task %s to %s failed", task.pk, recipient)
-
-        transaction.on_commit(mail)
+        message = EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [task.owner.email])
+        email_enqueue(message, kind="task_reminder", ref=("task", task.pk))
 
 
 def reminders_due_send(*, now: dt.datetime | None = None) -> int:

@@ -1,15 +1,18 @@
-"""Django admin for settings that live in core: tags, custom field definitions, and the audit log
-(read only: the log is written by the services and never edited)."""
+"""Django admin for settings that live in core: tags, custom field definitions, the audit log (read only: the
+log is written by the services and never edited) and the e-mail outbox (read only, with "Retry now")."""
 
 from __future__ import annotations
 
 from functools import cached_property
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.paginator import Paginator
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from kramar.core.models import AuditEntry, CustomFieldDefinition, Tag
+from kramar.core.models import AuditEntry, CustomFieldDefinition, OutgoingEmail, Tag
+from kramar.core.outbox import emails_retry
 
 COUNT_CAP = 10_000
 
@@ -72,3 +75,51 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     search_fields = ["=object_id", "object_repr"]
     readonly_fields = [f.name for f in AuditEntry._meta.fields]
     ordering = ["-created_at", "-id"]
+
+
+@admin.register(OutgoingEmail)
+class OutgoingEmailAdmin(ReadOnlyAdmin):
+    """The outbox: every e-mail the system sends, with its status, attempts and last error. Nothing is edited or
+    deleted here; "Retry now" sends pending e-mails without waiting and gives failed ones a new round."""
+
+    list_display = ["created_at", "kind", "subject", "recipient_list", "status", "attempts", "next_attempt_at",
+                    "sent_at"]
+    list_filter = ["status", "kind"]
+    search_fields = ["subject", "=ref_id"]
+    ordering = ["-created_at", "-id"]
+    actions = ["retry_now"]
+    fields = ["kind", "ref_entity", "ref_id", "sender", "recipient_list", "subject", "status", "attempts",
+              "next_attempt_at", "last_attempt_at", "last_error", "created_at", "sent_at", "source"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("raw")
+
+    @admin.display(description=_("recipients"))
+    def recipient_list(self, obj: OutgoingEmail) -> str:
+        return ", ".join(obj.recipients or [])
+
+    @admin.display(description=_("message source"))
+    def source(self, obj: OutgoingEmail) -> str:
+        return format_html(
+            '<pre style="white-space: pre-wrap; max-height: 40em; overflow: auto">{}</pre>',
+            bytes(obj.raw).decode("utf-8", errors="replace"),
+        )
+
+    def has_retry_permission(self, request) -> bool:
+        return request.user.has_perm("core.change_outgoingemail")
+
+    @admin.action(description=_("Retry now"), permissions=["retry"])
+    def retry_now(self, request, queryset) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        count = emails_retry(ids=ids)
+        if count:
+            self.message_user(request, ngettext(
+                "%(count)d e-mail will be sent again now.", "%(count)d e-mails will be sent again now.", count
+            ) % {"count": count}, messages.SUCCESS)
+        if len(ids) > count:
+            skipped = len(ids) - count
+            self.message_user(request, ngettext(
+                "%(count)d e-mail was left alone: it is sent or being sent.",
+                "%(count)d e-mails were left alone: they are sent or being sent.", skipped,
+            ) % {"count": skipped}, messages.WARNING)

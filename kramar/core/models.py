@@ -145,3 +145,45 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.text
+
+
+class OutgoingEmail(models.Model):
+    """One outgoing e-mail in the outbox, stored exactly as it was decided when it was queued (the raw MIME
+    bytes, the envelope sender and recipients), so a later change to its subject matter cannot change it and a
+    failed send can be repeated byte for byte. Rows are never deleted by the sender: a message is pending until
+    it is sent, and failed (still here, with its error) when retrying gave up. See `kramar.core.outbox`."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", pgettext_lazy("e-mail status", "pending")
+        SENDING = "sending", pgettext_lazy("e-mail status", "sending")
+        SENT = "sent", pgettext_lazy("e-mail status", "sent")
+        FAILED = "failed", pgettext_lazy("e-mail status", "failed")
+
+    kind = models.CharField(_("kind"), max_length=32, help_text=_("What the e-mail is, e.g. task_reminder."))
+    ref_entity = models.CharField(_("about (entity)"), max_length=32, blank=True)
+    ref_id = models.BigIntegerField(_("about (object id)"), null=True, blank=True)
+    sender = models.CharField(_("envelope sender"), max_length=320)
+    recipients = models.JSONField(_("envelope recipients"), default=list)
+    subject = models.CharField(_("subject"), max_length=255, blank=True)
+    raw = models.BinaryField(_("message"), editable=False)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    # pending: when the next attempt is due; sending: when an attempt still unfinished counts as interrupted
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # the retry job: status = 'pending' AND next_attempt_at <= now (and 'sending' past its deadline)
+            models.Index(fields=["status", "next_attempt_at"], name="core_outgoing_due_idx"),
+            models.Index(fields=["ref_entity", "ref_id"], name="core_outgoing_ref_idx"),
+        ]
+        verbose_name = _("outgoing e-mail")
+        verbose_name_plural = _("outgoing e-mails")
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk}: {self.subject}"

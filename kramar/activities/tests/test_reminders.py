@@ -1,4 +1,5 @@
-"""Reminders fire once: an in-app notification to the assignee and, when asked, an e-mail; never for a closed task."""
+"""Reminders fire once: an in-app notification to the assignee and, when asked, an e-mail (through the outbox, so a
+failed send is retried); never for a closed task."""
 
 import datetime as dt
 import threading
@@ -12,7 +13,8 @@ from kramar.activities import services
 from kramar.activities.models import Task
 from kramar.activities.tasks import send_task_reminders_task
 from kramar.activities.tests.factories import TaskFactory
-from kramar.core.models import Notification
+from kramar.core.models import Notification, OutgoingEmail
+from kramar.core.outbox import emails_due_send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,12 +44,38 @@ def test_a_due_reminder_notifies_the_assignee_and_mails_once(rep_a):
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == [rep_a.email] and "Call Ромашка" in mail.outbox[0].subject
     assert Task.objects.get(pk=task.pk).reminded_at is not None
+    # through the outbox
+    email = OutgoingEmail.objects.get()
+    assert (email.kind, email.ref_entity, email.ref_id) == ("task_reminder", "task", task.pk)
+    assert (email.status, email.recipients) == (OutgoingEmail.Status.SENT, [rep_a.email])
+
+
+def test_a_failed_reminder_email_is_retried_until_it_is_sent(rep_a, smtp_server):
+    # given the SMTP server refuses the next message
+    _due(rep_a, title="Call Ромашка", remind_by_email=True)
+    smtp_server.fail_next(1)
+
+    # when the reminder fires
+    assert services.reminders_due_send() == 1
+
+    # then the notification is there, the e-mail waits in the outbox with the error …
+    assert Notification.objects.count() == 1
+    email = OutgoingEmail.objects.get()
+    assert (email.status, email.attempts) == (OutgoingEmail.Status.PENDING, 1) and "451" in email.last_error
+    assert smtp_server.wait_for(1, timeout=0.3) == []
+    # … and the next due run delivers it, once (the reminder itself is not sent again)
+    assert services.reminders_due_send() == 0
+    assert emails_due_send(now=email.next_attempt_at) == 1
+    [received] = smtp_server.wait_for(1)
+    assert received.rcpt_tos == [rep_a.email] and "Call Ромашка" in received.message["Subject"]
+    assert emails_due_send(now=email.next_attempt_at + dt.timedelta(hours=2)) == 0
+    assert len(smtp_server.wait_for(2, timeout=0.3)) == 1
 
 
 def test_no_email_unless_asked(rep_a):
     _due(rep_a, remind_by_email=False)
     assert services.reminders_due_send() == 1
-    assert Notification.objects.count() == 1 and mail.outbox == []
+    assert Notification.objects.count() == 1 and mail.outbox == [] and not OutgoingEmail.objects.exists()
 
 
 def test_not_yet_due_done_and_cancelled_tasks_are_not_reminded(rep_a):
@@ -111,3 +139,4 @@ def test_concurrent_runs_send_each_reminder_once(rep_a):
     assert not errors, errors
     assert sum(counts) == 20
     assert Notification.objects.count() == 20 and len(mail.outbox) == 20
+    assert OutgoingEmail.objects.filter(status=OutgoingEmail.Status.SENT).count() == 20

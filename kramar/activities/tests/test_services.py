@@ -16,7 +16,7 @@ from kramar.activities.models import CalendarFeed, Task
 from kramar.activities.tests.factories import TaskFactory
 from kramar.clients.tests.factories import CompanyFactory, ContactFactory
 from kramar.core.errors import DomainError, ValidationFailed, VersionConflict
-from kramar.core.models import AuditEntry
+from kramar.core.models import AuditEntry, OutgoingEmail
 from kramar.history.models import Interaction
 from kramar.sales.tests.factories import DealFactory
 
@@ -340,6 +340,9 @@ def test_meeting_with_attendees_sends_invitation_on_commit_and_cancellation(rep_
     task.refresh_from_db()
     assert task.ical_sequence == 2 and len(mail.outbox) == 3
     assert "METHOD:CANCEL" in str(mail.outbox[2].message())
+    # and each went through the outbox
+    rows = OutgoingEmail.objects.filter(kind="meeting_invite", ref_entity="task", ref_id=task.pk)
+    assert [r.status for r in rows] == [OutgoingEmail.Status.SENT] * 3
 
 
 @pytest.mark.django_db(transaction=False)  # inside the test's transaction, so the callbacks can be captured
@@ -351,8 +354,10 @@ def test_meeting_invitation_waits_for_the_commit(rep_a, django_capture_on_commit
             data={"kind": "meeting", "title": "Demo", "due_at": at(2030, 5, 6, 14), "attendees": ["a@example.com"]},
         )
         services.task_create(actor=rep_a, data={"kind": "meeting", "title": "Alone", "due_at": at(2030, 5, 7, 14)})
-    # then: one callback (only the meeting with attendees), nothing sent before it runs
+    # then: one callback (only the meeting with attendees), nothing sent before it runs; the message waits in
+    # the outbox
     assert len(callbacks) == 1 and mail.outbox == []
+    assert OutgoingEmail.objects.get().status == OutgoingEmail.Status.PENDING
 
 
 def test_update_without_time_change_keeps_sequence(rep_a):

@@ -1,5 +1,6 @@
 """A real SMTP server for tests: aiosmtpd on 127.0.0.1, on a port the operating system picks (so parallel
-workers never collide), keeping every message it receives."""
+workers never collide), keeping every message it receives and able to refuse the next ones. The `smtp_server`
+fixture (kramar/conftest.py) points Django's SMTP backend at it."""
 
 from __future__ import annotations
 
@@ -26,14 +27,15 @@ class Received:
 @dataclass
 class _Collector:
     messages: list[Received] = field(default_factory=list)
-    fail_next: int = 0  # answer the next N messages with a temporary failure
+    fail_next: int = 0  # answer the next N messages with `fail_reply` instead of accepting them
+    fail_reply: str = "451 Requested action aborted: local error in processing"
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's hook name)
         with self.lock:
             if self.fail_next:
                 self.fail_next -= 1
-                return "451 Requested action aborted: local error in processing"
+                return self.fail_reply
             self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
         return "250 Message accepted for delivery"
 
@@ -67,7 +69,10 @@ class SmtpServer:
     def messages(self) -> list[Received]:
         return self.collector.messages
 
-    def fail_next(self, count: int = 1) -> None:
+    def fail_next(self, count: int = 1, reply: str = "451 Requested action aborted: local error in processing") -> None:
+        """Refuse the next `count` messages with `reply` (a temporary 451 by default; e.g. "554 …" for a permanent
+        refusal)."""
+        self.collector.fail_reply = reply
         self.collector.fail_next = count
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[Received]:
