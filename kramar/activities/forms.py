@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from kramar.accounts.models import User
 from kramar.activities.choices import Recurrence, TaskKind, TaskPriority, TaskStatus
 from kramar.core import scopes
+from kramar.core.forms import CustomFieldsFormMixin, custom_field_name, custom_initial
 
 DATETIME_LOCAL = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -35,7 +36,8 @@ def assignable_users(actor, action: str = "create"):
     return users.filter(pk=actor.pk)
 
 
-class TaskForm(forms.Form):
+class TaskForm(CustomFieldsFormMixin, forms.Form):
+    entity = "task"
     kind = forms.ChoiceField(label=_("Kind"), choices=TaskKind.choices, initial=TaskKind.TODO)
     title = forms.CharField(label=_("Title"), max_length=255, required=False)
     description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
@@ -64,6 +66,7 @@ class TaskForm(forms.Form):
         self.conflict = False
         self.fields["owner"].queryset = assignable_users(actor, "create" if task is None else "change")
         self.fields["owner"].empty_label = _("Me")
+        self.custom_fields_add()
 
     def to_data(self) -> dict[str, Any]:
         cd = self.cleaned_data
@@ -78,6 +81,7 @@ class TaskForm(forms.Form):
             data["owner_id"] = owner.pk if owner is not None else None
         for key in ("contact", "company", "deal"):
             data[f"{key}_id"] = cd.get(key)
+        data["custom"] = self.custom_data()
         return data
 
     @classmethod
@@ -89,13 +93,13 @@ class TaskForm(forms.Form):
             "company": task.company_id, "deal": task.deal_id, "remind_at": task.remind_at,
             "remind_by_email": task.remind_by_email, "recurrence": task.recurrence,
             "recurrence_until": task.recurrence_until, "attendees": ", ".join(task.attendees or []),
-            "version": task.version,
+            "version": task.version, **custom_initial(task.custom),
         }
 
     def add_service_errors(self, errors: dict[str, list[str]]) -> None:
         """Put a service's {field: [messages]} on the form: on the visible field, else at the top naming it."""
         for field, messages in errors.items():
-            name = SERVICE_FIELDS.get(field, field)
+            name = SERVICE_FIELDS.get(field) or custom_field_name(field) or field
             visible = name in self.fields and not self.fields[name].widget.is_hidden
             for message in messages:
                 if visible:

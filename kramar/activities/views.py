@@ -25,6 +25,7 @@ from kramar.activities.forms import LogCallForm, TaskCompleteForm, TaskFilterFor
 from kramar.activities.models import Task
 from kramar.clients.models import Company, Contact
 from kramar.core import scopes
+from kramar.core.customfields import custom_values_display
 from kramar.core.errors import DomainError, ValidationFailed, VersionConflict
 
 PAGE_SIZE = 50
@@ -157,6 +158,7 @@ def task_detail(request, pk: int):
         "can_delete": scopes.record_allowed(request.user, task, "delete"),
         "complete_form": TaskCompleteForm(initial={"version": task.version}),
         "needs_outcome": task.kind in (Task.Kind.CALL, Task.Kind.MEETING),
+        "custom_values": custom_values_display("task", task.custom),
     })
 
 

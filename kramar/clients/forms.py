@@ -13,10 +13,9 @@ from django.utils.translation import gettext_lazy as _
 from kramar.accounts.models import Team, User
 from kramar.clients.choices import Channel, CompanySize, Consent, LifecycleStage, PointLabel
 from kramar.clients.models import Company, Contact
-from kramar.core.customfields import custom_field_definitions
+from kramar.core.forms import CustomFieldsFormMixin, custom_field_name, custom_initial
 from kramar.core.models import CustomFieldDefinition, Tag
 
-CUSTOM_PREFIX = "custom__"
 _POINT_KEY = re.compile(r"^(emails|phones)\[(\d+)\](?:\.\w+)?$")
 _LABEL_LINE = re.compile(r"^\s*(" + "|".join(PointLabel.values) + r")\s*:\s*(.+)$", re.IGNORECASE)
 ADDRESS_KEYS = ("line", "city", "region", "postal_code")
@@ -51,7 +50,7 @@ def points_format(points, kind: str) -> str:
     return "\n".join(rows)
 
 
-class ClientForm(forms.Form):
+class ClientForm(CustomFieldsFormMixin, forms.Form):
     """Fields shared by contacts and companies: contact points, tags, address, owner and team,
     custom fields (built from CustomFieldDefinition) and the version for optimistic locking."""
 
@@ -103,14 +102,9 @@ class ClientForm(forms.Form):
             "last_name", "first_name", "username"
         )
         self.fields["team"].queryset = Team.objects.order_by("name")
-        self.definitions = definitions if definitions is not None else custom_field_definitions(self.entity)
-        for d in self.definitions:
-            self.fields[CUSTOM_PREFIX + d.key] = _custom_field(d)
+        self.custom_fields_add(definitions)
 
     # ----------------------------------------------------------------------------- for templates
-    def custom_bound_fields(self):
-        return [self[CUSTOM_PREFIX + d.key] for d in self.definitions]
-
     def tag_names(self) -> list[str]:
         return list(Tag.objects.order_by("name").values_list("name", flat=True)[:300])
 
@@ -127,13 +121,7 @@ class ClientForm(forms.Form):
             data["owner_id"] = cd["owner"].pk
         if cd.get("team"):
             data["team_id"] = cd["team"].pk
-        custom = {}
-        for d in self.definitions:
-            value = cd.get(CUSTOM_PREFIX + d.key)
-            if d.field_type == CustomFieldDefinition.FieldType.DATE and value:
-                value = value.isoformat()
-            custom[d.key] = value if value not in (None, "", []) else None
-        data["custom"] = custom
+        data["custom"] = self.custom_data()
         return data
 
     def add_service_errors(self, errors: dict[str, list[str]]) -> None:
@@ -152,8 +140,8 @@ class ClientForm(forms.Form):
         m = _POINT_KEY.match(key)
         if m:
             return m.group(1), gettext("line %(n)d: ") % {"n": int(m.group(2)) + 1}
-        if key.startswith("custom."):
-            return CUSTOM_PREFIX + key.split(".", 1)[1], ""
+        if custom := custom_field_name(key):
+            return custom, ""
         if key in ADDRESS_KEYS:
             return f"address_{key}", ""
         return {"owner_id": "owner", "team_id": "team"}.get(key, key), ""
@@ -173,30 +161,8 @@ class ClientForm(forms.Form):
         }
         if address:
             initial.update({f"address_{k}": getattr(address, k) for k in ADDRESS_KEYS})
-        for key, value in (obj.custom or {}).items():
-            initial[CUSTOM_PREFIX + key] = value
+        initial.update(custom_initial(obj.custom))
         return initial
-
-
-def _custom_field(d: CustomFieldDefinition) -> forms.Field:
-    t = CustomFieldDefinition.FieldType
-    common = {
-        "label": d.label,
-        "required": False,
-    }  # "required" is the service's rule; it reports it per field
-    if d.field_type == t.DATE:
-        return forms.DateField(widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"), **common)
-    if d.field_type == t.NUMBER:
-        return forms.CharField(widget=forms.TextInput(attrs={"inputmode": "decimal"}), **common)
-    if d.field_type == t.CHOICE:
-        return forms.ChoiceField(choices=[("", "—"), *[(c, c) for c in d.choices]], **common)
-    if d.field_type == t.MULTI_CHOICE:
-        return forms.MultipleChoiceField(
-            choices=[(c, c) for c in d.choices], widget=forms.CheckboxSelectMultiple, **common
-        )
-    if d.field_type == t.BOOLEAN:
-        return forms.NullBooleanField(widget=forms.NullBooleanSelect, **common)
-    return forms.CharField(max_length=1000, **common)
 
 
 class ContactForm(ClientForm):

@@ -23,7 +23,7 @@ from kramar.clients import selectors, services
 from kramar.clients.forms import BulkForm, CompanyForm, ContactForm, ListFilterForm
 from kramar.clients.models import Company, Contact
 from kramar.core import scopes
-from kramar.core.customfields import custom_field_definitions
+from kramar.core.customfields import custom_values_display
 from kramar.core.errors import ValidationFailed, VersionConflict
 from kramar.core.models import Tag
 
@@ -248,20 +248,6 @@ def companies_bulk(request):
 # ----------------------------------------------------------------------------------------- cards
 
 
-def _custom_values(entity: str, custom: dict) -> list[tuple[str, Any]]:
-    rows = []
-    for d in custom_field_definitions(entity):
-        value = custom.get(d.key)
-        if value in (None, "", []):
-            continue
-        if isinstance(value, bool):
-            value = _("Yes") if value else _("No")
-        elif isinstance(value, list):
-            value = ", ".join(map(str, value))
-        rows.append((d.label, value))
-    return rows
-
-
 @require_GET
 @login_required
 def contact_detail(request, pk: int):
@@ -280,7 +266,7 @@ def contact_detail(request, pk: int):
             "addresses": list(contact.addresses.all()),
             "tags": list(contact.tags.all()),
             "companies": companies,
-            "custom_values": _custom_values("contact", contact.custom),
+            "custom_values": custom_values_display("contact", contact.custom),
             "can_change": scopes.record_allowed(request.user, contact, "change"),
             "nav": "contacts",
         },
@@ -304,7 +290,7 @@ def company_detail(request, pk: int):
             "tags": list(company.tags.all()),
             "contacts": contacts[:RELATED_LIMIT],
             "more_contacts": len(contacts) > RELATED_LIMIT,
-            "custom_values": _custom_values("company", company.custom),
+            "custom_values": custom_values_display("company", company.custom),
             "can_change": scopes.record_allowed(request.user, company, "change"),
             "can_add_contact": scopes.can(request.user, "contact", "create"),
             "nav": "companies",

@@ -16,6 +16,22 @@ def custom_field_definitions(entity: str) -> list[CustomFieldDefinition]:
     return list(CustomFieldDefinition.objects.filter(entity=entity))
 
 
+def custom_values_display(entity: str, custom: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """(label, value) of a record's filled custom fields in the definitions' order, for cards: yes/no for
+    booleans, lists joined. Values of keys without a definition are not shown."""
+    rows = []
+    for d in custom_field_definitions(entity):
+        value = (custom or {}).get(d.key)
+        if value in (None, "", []):
+            continue
+        if isinstance(value, bool):
+            value = _("Yes") if value else _("No")
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value))
+        rows.append((d.label, value))
+    return rows
+
+
 def _coerce(definition: CustomFieldDefinition, value: Any) -> Any:
     t = CustomFieldDefinition.FieldType
     if value in (None, "", []):

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from kramar.accounts.models import Team, User
+from kramar.core.forms import CustomFieldsFormMixin, custom_field_name, custom_initial
 from kramar.core.models import Tag
 from kramar.sales.choices import DealStatus
 from kramar.sales.models import Currency, LostReason, Pipeline, Product, Stage
@@ -35,7 +36,7 @@ class ServiceErrorsMixin:
 
     def add_service_errors(self, errors: dict[str, list[str]]) -> None:
         for key, messages in errors.items():
-            field = self.FIELD_ALIASES.get(key, key)
+            field = self.FIELD_ALIASES.get(key) or custom_field_name(key) or key
             if field.endswith("_id") and field[:-3] in self.fields:
                 field = field[:-3]
             for message in messages:
@@ -163,7 +164,8 @@ class DealListFilterForm(BoardFilterForm):
 # ---------------------------------------------------------------------------------------- deals
 
 
-class DealForm(ServiceErrorsMixin, forms.Form):
+class DealForm(CustomFieldsFormMixin, ServiceErrorsMixin, forms.Form):
+    entity = "deal"
     FIELD_ALIASES = {"contact_ids": "contact_ids", "stage_id": "stage", "pipeline_id": "pipeline"}
 
     version = forms.IntegerField(required=False, widget=forms.HiddenInput)
@@ -207,6 +209,7 @@ class DealForm(ServiceErrorsMixin, forms.Form):
         if editing:  # the stage moves through the stage control, which applies the rules
             del self.fields["stage"]
             self.fields["pipeline"].disabled = True
+        self.custom_fields_add()
 
     def tag_names(self) -> list[str]:
         return list(Tag.objects.order_by("name").values_list("name", flat=True)[:300])
@@ -236,6 +239,7 @@ class DealForm(ServiceErrorsMixin, forms.Form):
             "source": cd.get("source") or "",
             "description": cd.get("description") or "",
             "tags": _tags_parse(cd.get("tags") or ""),
+            "custom": self.custom_data(),
         }
         if not self.editing:
             data["pipeline_id"] = cd["pipeline"].pk
@@ -262,6 +266,7 @@ class DealForm(ServiceErrorsMixin, forms.Form):
             "owner": deal.owner_id,
             "team": deal.team_id,
             "tags": ", ".join(t.name for t in deal.tags.all()),
+            **custom_initial(deal.custom),
         }
 
 

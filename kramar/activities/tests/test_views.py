@@ -11,6 +11,7 @@ from kramar.activities import services
 from kramar.activities.models import Task
 from kramar.activities.tests.factories import TaskFactory
 from kramar.clients.tests.factories import ContactFactory
+from kramar.core.tests.factories import CustomFieldDefinitionFactory
 from kramar.history.models import Interaction
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -206,3 +207,153 @@ def test_log_call_quick_flow(client_a, rep_a, contact):
     assert response.status_code == 302
     task = Task.objects.get()
     assert task.kind == "call" and task.status == "done" and task.interaction.outcome == "Will order"
+
+
+# ----------------------------------------------------------------------------------------- custom fields
+
+
+def _task_field(key, label, field_type="text", **kw):
+    return CustomFieldDefinitionFactory(entity="task", key=key, label=label, field_type=field_type, **kw)
+
+
+@pytest.fixture
+def task_fields(db):
+    """A required choice field and optional number, date, boolean and multi-choice fields, for tasks."""
+    return [
+        _task_field("topic", "Topic", "choice", choices=["Price", "Delivery"], required=True, position=1),
+        _task_field("units", "Units", "number", position=2),
+        _task_field("promised", "Promised for", "date", position=3),
+        _task_field("billable", "Billable", "boolean", position=4),
+        _task_field("lines", "Product lines", "multi_choice", choices=["doors", "roofs"], position=5),
+        CustomFieldDefinitionFactory(entity="deal", key="topic", label="Not a task field"),
+    ]
+
+
+def _task_post(**overrides):
+    return {"kind": "todo", "title": "Send the offer", "priority": "normal", **overrides}
+
+
+def test_the_task_form_shows_the_task_custom_fields(client_a, task_fields):
+    # when
+    response = client_a.get(reverse("activities:task-create"))
+    # then: the task's fields with their widgets, the required one marked; not the deal's
+    html = response.content.decode()
+    names = [f.name for f in response.context["form"].custom_bound_fields()]
+    assert names == [f"custom__{k}" for k in ("topic", "units", "promised", "billable", "lines")]
+    assert "Not a task field" not in html
+    assert '<select name="custom__topic" required' in html and "(required)" in html
+    assert 'type="date" name="custom__promised"' in html and 'name="custom__lines" value="roofs"' in html
+
+
+def test_create_refuses_a_missing_required_custom_field_and_saves_nothing(client_a, task_fields):
+    # when: the required topic left empty, a date that is not one
+    response = client_a.post(reverse("activities:task-create"), _task_post(custom__promised="someday"))
+    # then: the form's own error on the date; nothing saved
+    assert response.status_code == 200
+    assert 'data-field-errors="custom__promised"' in response.content.decode()
+    assert Task.objects.count() == 0
+    # when: the date fixed, the units not a number
+    response = client_a.post(
+        reverse("activities:task-create"), _task_post(custom__promised="2030-05-06", custom__units="many")
+    )
+    # then: the service's errors (custom.topic, custom.units) on the fields; nothing saved
+    assert response.status_code == 200
+    assert set(response.context["form"].errors) == {"custom__topic", "custom__units"}
+    html = response.content.decode()
+    assert 'data-field-errors="custom__topic"' in html and 'data-field-errors="custom__units"' in html
+    assert Task.objects.count() == 0
+
+
+def test_create_saves_custom_values_and_the_detail_page_shows_them(client_a, task_fields):
+    # given
+    values = {
+        "custom__topic": "Delivery",
+        "custom__units": "12",
+        "custom__promised": "2030-05-06",
+        "custom__billable": "true",
+        "custom__lines": ["doors", "roofs"],
+    }
+    # when
+    response = client_a.post(reverse("activities:task-create"), _task_post(**values))
+    # then
+    task = Task.objects.get()
+    assert response.status_code == 302
+    assert task.custom == {
+        "topic": "Delivery",
+        "units": 12,
+        "promised": "2030-05-06",
+        "billable": True,
+        "lines": ["doors", "roofs"],
+    }
+    # and the detail page lists them with their labels
+    detail = client_a.get(reverse("activities:task-detail", args=[task.pk]))
+    assert detail.context["custom_values"] == [
+        ("Topic", "Delivery"),
+        ("Units", 12),
+        ("Promised for", "2030-05-06"),
+        ("Billable", "Yes"),
+        ("Product lines", "doors, roofs"),
+    ]
+    assert "<dt>Topic</dt><dd>Delivery</dd>" in detail.content.decode()
+
+
+def test_edit_keeps_custom_values_including_those_the_form_does_not_show(client_a, rep_a, task_fields):
+    # given: a task with values, one under a key with no definition
+    stored = {"topic": "Price", "units": 3, "billable": False, "lines": ["roofs"]}
+    task = TaskFactory(owner=rep_a, title="Offer", custom={**stored, "old_ref": "X-1"})
+    url = reverse("activities:task-edit", args=[task.pk])
+    # when: the edit form opens
+    page = client_a.get(url)
+    # then: it shows the stored values
+    form = page.context["form"]
+    assert {key: form[f"custom__{key}"].value() for key in stored} == stored
+    html = page.content.decode()
+    assert '<option value="Price" selected>Price</option>' in html
+    assert 'name="custom__lines" value="roofs" id="id_custom__lines_1" checked' in html
+    # when: saved with another title, the values as shown, the units cleared
+    response = client_a.post(
+        url,
+        _task_post(
+            title="Offer, revised",
+            version=task.version,
+            custom__topic="Price",
+            custom__billable="false",
+            custom__lines=["roofs"],
+        ),
+    )
+    # then: kept, the cleared one dropped, the key without a field untouched
+    assert response.status_code == 302
+    task.refresh_from_db()
+    assert task.title == "Offer, revised"
+    assert task.custom == {"topic": "Price", "billable": False, "lines": ["roofs"], "old_ref": "X-1"}
+
+
+def test_edit_refuses_clearing_a_required_custom_field(client_a, rep_a, task_fields):
+    # given
+    task = TaskFactory(owner=rep_a, title="Offer", custom={"topic": "Price"})
+    # when
+    response = client_a.post(
+        reverse("activities:task-edit", args=[task.pk]),
+        _task_post(title="Changed", version=task.version, custom__topic=""),
+    )
+    # then
+    assert response.status_code == 200
+    assert 'data-field-errors="custom__topic"' in response.content.decode()
+    task.refresh_from_db()
+    assert task.title == "Offer" and task.custom == {"topic": "Price"} and task.version == 1
+
+
+def test_other_team_gets_404_on_a_task_with_custom_values(client, rep_a, rep_b, task_fields):
+    # given
+    task = TaskFactory(owner=rep_a, title="Secret", custom={"topic": "Price"})
+    client.force_login(rep_b)
+    # when / then
+    assert client.get(reverse("activities:task-detail", args=[task.pk])).status_code == 404
+    assert client.get(reverse("activities:task-edit", args=[task.pk])).status_code == 404
+    response = client.post(
+        reverse("activities:task-edit", args=[task.pk]),
+        _task_post(title="Hijacked", version=task.version, custom__topic="Delivery"),
+    )
+    assert response.status_code == 404
+    task.refresh_from_db()
+    assert task.title == "Secret" and task.custom == {"topic": "Price"}

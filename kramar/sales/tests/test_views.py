@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from kramar.clients.tests.factories import CompanyFactory
 from kramar.core.models import Tag
+from kramar.core.tests.factories import CustomFieldDefinitionFactory
 from kramar.sales.models import Deal, DealChecklistCheck, DealStageHistory, Pipeline, Product
 from kramar.sales.tests.factories import (
     ChecklistItemFactory,
@@ -523,6 +524,166 @@ def test_edit_with_a_stale_version_shows_the_conflict(as_rep_a, pipeline, rep_a,
     # then
     assert again.status_code == 302
     assert Deal.objects.get(pk=deal.pk).title == "Mine"
+
+
+# ----------------------------------------------------------------------------------------- custom fields
+
+
+def _deal_field(key, label, field_type="text", **kw):
+    return CustomFieldDefinitionFactory(entity="deal", key=key, label=label, field_type=field_type, **kw)
+
+
+@pytest.fixture
+def deal_fields(db):
+    """A required text field and one optional field of each other type, for deals."""
+    return [
+        _deal_field("contract", "Contract no.", required=True, position=1),
+        _deal_field("budget", "Budget", "number", position=2),
+        _deal_field("signed", "Signed on", "date", position=3),
+        _deal_field("region", "Region", "choice", choices=["North", "South"], position=4),
+        _deal_field("channels", "Channels", "multi_choice", choices=["web", "phone"], position=5),
+        _deal_field("tender", "Tender", "boolean", position=6),
+        CustomFieldDefinitionFactory(entity="contact", key="contract", label="Not a deal field"),
+    ]
+
+
+def test_the_deal_form_shows_the_deal_custom_fields(as_rep_a, pipeline, deal_fields):
+    # when
+    response = as_rep_a.get(reverse("sales:deal-create"))
+    # then: the deal's fields with their widgets, the required one marked; not the contact's
+    html = response.content.decode()
+    names = [f.name for f in response.context["form"].custom_bound_fields()]
+    assert names == [f"custom__{k}" for k in ("contract", "budget", "signed", "region", "channels", "tender")]
+    assert "Not a deal field" not in html
+    assert 'name="custom__contract" required' in html and "(required)" in html
+    assert 'type="date" name="custom__signed"' in html
+    assert '<option value="South">South</option>' in html
+    assert 'type="checkbox" name="custom__channels" value="phone"' in html
+    assert '<option value="true">Yes</option>' in html
+
+
+def test_create_refuses_a_missing_required_custom_field_and_saves_nothing(as_rep_a, pipeline, deal_fields):
+    # given
+    CurrencyFactory(code="UAH")
+    # when: the required field left empty, the number not a number
+    response = as_rep_a.post(reverse("sales:deal-create"), _deal_post(pipeline, custom__budget="lots"))
+    # then: the service's errors (custom.contract, custom.budget) on the fields, nothing saved
+    assert response.status_code == 200
+    assert set(response.context["form"].errors) == {"custom__contract", "custom__budget"}
+    html = response.content.decode()
+    assert 'data-field-errors="custom__contract"' in html and 'data-field-errors="custom__budget"' in html
+    assert not Deal.objects.exists()
+
+
+def test_create_saves_custom_values_and_the_card_shows_them(as_rep_a, pipeline, deal_fields):
+    # given
+    CurrencyFactory(code="UAH")
+    values = {
+        "custom__contract": "К-2030/17",
+        "custom__budget": "1500,5",
+        "custom__signed": "2030-03-08",
+        "custom__region": "South",
+        "custom__channels": ["web", "phone"],
+        "custom__tender": "true",
+    }
+    # when
+    response = as_rep_a.post(reverse("sales:deal-create"), _deal_post(pipeline, **values))
+    # then
+    deal = Deal.objects.get()
+    assert response.status_code == 302
+    assert deal.custom == {
+        "contract": "К-2030/17",
+        "budget": 1500.5,
+        "signed": "2030-03-08",
+        "region": "South",
+        "channels": ["web", "phone"],
+        "tender": True,
+    }
+    # and the card lists them with their labels, in the definitions' order
+    card = as_rep_a.get(reverse("sales:deal-detail", args=[deal.pk]))
+    assert card.context["custom_values"] == [
+        ("Contract no.", "К-2030/17"),
+        ("Budget", 1500.5),
+        ("Signed on", "2030-03-08"),
+        ("Region", "South"),
+        ("Channels", "web, phone"),
+        ("Tender", "Yes"),
+    ]
+    html = card.content.decode()
+    assert 'data-testid="custom-values"' in html and "<dt>Contract no.</dt><dd>К-2030/17</dd>" in html
+
+
+def test_edit_keeps_custom_values_including_those_the_form_does_not_show(
+    as_rep_a, pipeline, rep_a, team_a, deal_fields
+):
+    # given: a deal with values, one of them under a key with no definition (e.g. from an import)
+    stored = {"contract": "К-1", "budget": 200, "signed": "2030-01-02", "channels": ["phone"]}
+    stored["tender"] = False
+    deal = _deal(pipeline, rep_a, team_a, title="Roof", custom={**stored, "legacy_id": "A-77"})
+    url = reverse("sales:deal-edit", args=[deal.pk])
+    # when: the edit form opens
+    page = as_rep_a.get(url)
+    # then: it shows the stored values
+    form = page.context["form"]
+    assert {key: form[f"custom__{key}"].value() for key in stored} == stored
+    html = page.content.decode()
+    assert 'value="К-1"' in html and 'value="2030-01-02"' in html
+    assert 'name="custom__channels" value="phone" id="id_custom__channels_1" checked' in html
+    # when: saved with another title and the values as shown, the budget cleared
+    response = as_rep_a.post(
+        url,
+        {
+            **_deal_post(pipeline, title="Roof and walls"),
+            "version": deal.version,
+            "custom__contract": "К-1",
+            "custom__signed": "2030-01-02",
+            "custom__channels": ["phone"],
+            "custom__tender": "false",
+        },
+    )
+    # then: the values are kept, the cleared one dropped, the key without a field untouched
+    assert response.status_code == 302
+    deal.refresh_from_db()
+    assert deal.title == "Roof and walls"
+    assert deal.custom == {
+        "contract": "К-1",
+        "signed": "2030-01-02",
+        "channels": ["phone"],
+        "tender": False,
+        "legacy_id": "A-77",
+    }
+
+
+def test_edit_refuses_clearing_a_required_custom_field(as_rep_a, pipeline, rep_a, team_a, deal_fields):
+    # given
+    deal = _deal(pipeline, rep_a, team_a, title="Roof", custom={"contract": "К-1"})
+    # when
+    response = as_rep_a.post(
+        reverse("sales:deal-edit", args=[deal.pk]),
+        {**_deal_post(pipeline, title="Changed"), "version": deal.version, "custom__contract": ""},
+    )
+    # then
+    assert response.status_code == 200
+    assert "custom__contract" in response.context["form"].errors
+    deal.refresh_from_db()
+    assert deal.title == "Roof" and deal.custom == {"contract": "К-1"} and deal.version == 1
+
+
+def test_a_rep_of_another_team_cannot_see_or_edit_custom_values(
+    as_rep_b, pipeline, rep_a, team_a, deal_fields
+):
+    # given: a deal of team A with a custom value
+    deal = _deal(pipeline, rep_a, team_a, title="Team A secret", custom={"contract": "К-1"})
+    # when / then
+    assert as_rep_b.get(reverse("sales:deal-detail", args=[deal.pk])).status_code == 404
+    assert as_rep_b.get(reverse("sales:deal-edit", args=[deal.pk])).status_code == 404
+    response = as_rep_b.post(
+        reverse("sales:deal-edit", args=[deal.pk]),
+        {**_deal_post(pipeline, title="Hijacked"), "version": deal.version, "custom__contract": "К-666"},
+    )
+    assert response.status_code == 404
+    deal.refresh_from_db()
+    assert deal.title == "Team A secret" and deal.custom == {"contract": "К-1"}
 
 
 def test_company_picker_returns_only_visible_companies(as_rep_a, rep_a, rep_b, team_a, team_b):

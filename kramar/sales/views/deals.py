@@ -23,6 +23,7 @@ from kramar.activities.models import Task
 from kramar.clients import selectors as client_selectors
 from kramar.clients.models import Company, Contact
 from kramar.core import scopes
+from kramar.core.customfields import custom_values_display
 from kramar.core.errors import DomainError, ValidationFailed, VersionConflict
 from kramar.core.models import AuditEntry
 from kramar.core.views import _diff_rows, duration_display
@@ -239,6 +240,7 @@ def deal_detail(request, pk: int):
         "lost_reasons": list(selectors.lost_reasons()),
         "audit_entries": _audit_entries(request, deal),
         "tags": list(deal.tags.all()),
+        "custom_values": custom_values_display("deal", deal.custom),
         "can_change": scopes.record_allowed(request.user, deal, "change"),
         "can_add_task": scopes.can(request.user, "task", "create"),
         "lost_kind": StageKind.LOST,
