@@ -4,7 +4,6 @@ cancel, and the quick "log a call" flow. Views parse, call one selector or servi
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -27,47 +26,10 @@ from kramar.clients.models import Company, Contact
 from kramar.core import scopes
 from kramar.core.customfields import custom_values_display
 from kramar.core.errors import DomainError, ValidationFailed, VersionConflict
+from kramar.core.pagination import capped_page
 
-PAGE_SIZE = 50
-COUNT_CAP = 10_000
 ROW_TARGET = re.compile(r"^#[A-Za-z][\w-]{0,100}$")
 UI_SORTS = ("due", "-due", "priority", "-priority", "title", "-title", "updated", "-updated")
-
-
-@dataclass
-class ListPage:
-    rows: list
-    number: int
-    has_next: bool
-    total: int
-    capped: bool
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
-
-    @property
-    def start(self) -> int:
-        return (self.number - 1) * PAGE_SIZE + 1 if self.rows else 0
-
-    @property
-    def end(self) -> int:
-        return (self.number - 1) * PAGE_SIZE + len(self.rows)
-
-
-def _paginate(qs, number: int) -> ListPage:
-    """One page, and a count that stops at COUNT_CAP (no exact COUNT(*) over millions of tasks)."""
-    number = min(max(1, number), COUNT_CAP // PAGE_SIZE)
-    offset = (number - 1) * PAGE_SIZE
-    fetched = list(qs[offset : offset + PAGE_SIZE + 1])
-    rows = fetched[:PAGE_SIZE]
-    if len(fetched) <= PAGE_SIZE and (rows or number == 1):
-        total = offset + len(rows)
-    else:
-        total = qs.order_by().values("pk")[: COUNT_CAP + 1].count()
-        if not rows and total:
-            return _paginate(qs, (min(total, COUNT_CAP) - 1) // PAGE_SIZE + 1)
-    return ListPage(rows, number, len(fetched) > PAGE_SIZE, min(total, COUNT_CAP), total > COUNT_CAP)
 
 
 def _query(params: QueryDict, **changes) -> str:
@@ -118,7 +80,7 @@ def task_list(request):
         number = int(params.get("page") or 1)
     except ValueError:
         number = 1
-    page = _paginate(selectors.task_list(actor=request.user, filters=filters, sort=sort), number)
+    page = capped_page(selectors.task_list(actor=request.user, filters=filters, sort=sort), number)
     _mark_overdue(page.rows)
     base = reverse("activities:task-list")
     sort_links = {

@@ -5,7 +5,6 @@ partial to HTMX requests; their counts are capped so a page stays fast at a mill
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -26,53 +25,12 @@ from kramar.core import scopes
 from kramar.core.customfields import custom_values_display
 from kramar.core.errors import ValidationFailed, VersionConflict
 from kramar.core.models import Tag
+from kramar.core.pagination import capped_page
 
-PAGE_SIZE = 50
-COUNT_CAP = 10_000  # beyond it a list says "more than 10,000" and stops paging: narrow the filters instead
 RELATED_LIMIT = 50
 
 
 # ----------------------------------------------------------------------------------------- lists
-
-
-@dataclass
-class ListPage:
-    rows: list
-    number: int
-    has_next: bool
-    total: int  # exact up to COUNT_CAP
-    capped: bool  # more than COUNT_CAP rows match
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
-
-    @property
-    def start(self) -> int:
-        return (self.number - 1) * PAGE_SIZE + 1 if self.rows else 0
-
-    @property
-    def end(self) -> int:
-        return (self.number - 1) * PAGE_SIZE + len(self.rows)
-
-
-def _paginate(qs, number: int) -> ListPage:
-    """One page plus a count that stops at COUNT_CAP + 1 rows (never an exact COUNT(*) over millions)."""
-    last_page = max(1, COUNT_CAP // PAGE_SIZE)  # deep OFFSETs are the slow part: paging stops at the cap
-    number = min(number, last_page)
-    offset = (number - 1) * PAGE_SIZE
-    fetched = list(qs[offset : offset + PAGE_SIZE + 1])
-    rows = fetched[:PAGE_SIZE]
-    has_next = len(fetched) > PAGE_SIZE and number < last_page
-    if len(fetched) <= PAGE_SIZE and (rows or number == 1):
-        total = offset + len(rows)  # the last page: the count is known without a query
-    else:
-        total = qs.order_by().values("pk")[: COUNT_CAP + 1].count()
-        if not rows and total:  # a page past the end (rows deleted, a stale link): show the last one
-            return _paginate(qs, (min(total, COUNT_CAP) - 1) // PAGE_SIZE + 1)
-    return ListPage(
-        rows=rows, number=number, has_next=has_next, total=min(total, COUNT_CAP), capped=total > COUNT_CAP
-    )
 
 
 LISTS: dict[str, dict[str, Any]] = {
@@ -124,7 +82,7 @@ def _list_context(request, entity: str, params: QueryDict) -> dict[str, Any]:
     except ValueError:
         number = 1
     qs = conf["selector"](actor=request.user, filters=filters, sort=sort).prefetch_related("tags")
-    page = _paginate(qs, number)
+    page = capped_page(qs, number)
     for row in page.rows:  # the selector prefetched only the primary points
         points = list(row.points.all())
         row.primary_email = next((p for p in points if p.kind == "email"), None)

@@ -165,10 +165,10 @@ def test_empty_state_invites_the_first_contact(as_rep_a):
 
 def test_pagination_caps_the_count_and_the_depth(as_rep_a, rep_a, team_a, monkeypatch):
     # given: a cap of 6 rows and pages of 2 stand for 10,000 and 50
-    from kramar.clients import views
+    from kramar.core import pagination
 
-    monkeypatch.setattr(views, "COUNT_CAP", 6)
-    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    monkeypatch.setattr(pagination, "COUNT_CAP", 6)
+    monkeypatch.setattr(pagination, "PAGE_SIZE", 2)
     for i in range(7):
         ContactFactory(owner=rep_a, team=team_a, last_name=f"Особа{i}")
     url = reverse("clients:contact-list")

@@ -3,7 +3,6 @@ move (board drag and drop and the card's control), product lines, checklist tick
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -26,6 +25,7 @@ from kramar.core import scopes
 from kramar.core.customfields import custom_values_display
 from kramar.core.errors import DomainError, ValidationFailed, VersionConflict
 from kramar.core.models import AuditEntry
+from kramar.core.pagination import capped_page
 from kramar.core.views import _diff_rows, duration_display
 from kramar.history.models import Interaction
 from kramar.sales import money, selectors, services
@@ -35,49 +35,11 @@ from kramar.sales.models import ChecklistItem, DealChecklistCheck
 from kramar.sales.rules import StageRulesViolated
 from kramar.sales.views.common import CONFLICT_MESSAGE, query, stage_rules_message, tag_names, wants_partial
 
-PAGE_SIZE = 50
-COUNT_CAP = 10_000
 RELATED_LIMIT = 50
 SORTS = ["title", "amount", "close", "updated", "stage"]
 
 
 # ----------------------------------------------------------------------------------------- list
-
-
-@dataclass
-class ListPage:
-    rows: list
-    number: int
-    has_next: bool
-    total: int
-    capped: bool
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
-
-    @property
-    def start(self) -> int:
-        return (self.number - 1) * PAGE_SIZE + 1 if self.rows else 0
-
-    @property
-    def end(self) -> int:
-        return (self.number - 1) * PAGE_SIZE + len(self.rows)
-
-
-def _paginate(qs, number: int) -> ListPage:
-    """One page plus a count capped at COUNT_CAP (no exact COUNT(*) over a huge table)."""
-    number = min(max(1, number), max(1, COUNT_CAP // PAGE_SIZE))
-    offset = (number - 1) * PAGE_SIZE
-    fetched = list(qs[offset : offset + PAGE_SIZE + 1])
-    rows = fetched[:PAGE_SIZE]
-    if len(fetched) <= PAGE_SIZE and (rows or number == 1):
-        total = offset + len(rows)
-    else:
-        total = qs.order_by().values("pk")[: COUNT_CAP + 1].count()
-        if not rows and total:
-            return _paginate(qs, (min(total, COUNT_CAP) - 1) // PAGE_SIZE + 1)
-    return ListPage(rows, number, len(fetched) > PAGE_SIZE, min(total, COUNT_CAP), total > COUNT_CAP)
 
 
 def _list_context(request, params: QueryDict) -> dict[str, Any]:
@@ -91,7 +53,7 @@ def _list_context(request, params: QueryDict) -> dict[str, Any]:
     except ValueError:
         number = 1
     qs = selectors.deal_list(actor=request.user, filters=filters, sort=sort).prefetch_related("tags")
-    page = _paginate(qs, number)
+    page = capped_page(qs, number)
     base = reverse("sales:deal-list")
     sort_links = {}
     for key in SORTS:
