@@ -53,6 +53,7 @@ class RoleGrant(models.Model):
         DEAL = "deal", _("Deals")
         TASK = "task", _("Tasks")
         PRODUCT = "product", _("Products")
+        CONVERSATION = "conversation", _("Conversations")
 
     class Action(models.TextChoices):
         VIEW = "view", _("view")

@@ -13,7 +13,7 @@ from kramar.accounts.models import ApiToken, Membership, Role, RoleGrant, Team, 
 TOKEN_PREFIX = "kr_"
 
 # The roles every installation starts with (data migrations create them; admins edit them freely).
-_CLIENT_DATA = ["company", "contact", "interaction", "deal", "task"]
+_CLIENT_DATA = ["company", "contact", "interaction", "deal", "task", "conversation"]
 _ACTIONS = list(RoleGrant.Action.values)
 _ALL, _TEAM, _OWN = RoleGrant.Scope.ALL, RoleGrant.Scope.TEAM, RoleGrant.Scope.OWN
 DEFAULT_ROLES: dict[str, dict[tuple[str, str], int]] = {

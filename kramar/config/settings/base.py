@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "kramar.activities",
     "kramar.desk",
     "kramar.control",
+    "kramar.comms",
     "kramar.demo",
 ]
 
