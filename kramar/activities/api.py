@@ -25,12 +25,15 @@ from kramar.activities.schemas import (
     TaskOut,
     TaskPage,
     TaskPatch,
+    TaskProblem,
 )
-from kramar.activities.selectors import task_get, task_list
+from kramar.activities.selectors import task_audit_entries, task_get, task_links_visible, task_list
 from kramar.core import scopes
 from kramar.core.api_support import (
-    ERRORS,
+    Cursor,
     Id,
+    Limit,
+    Problem,
     actor,
     cursor_decode,
     cursor_encode,
@@ -38,9 +41,27 @@ from kramar.core.api_support import (
     expected_version,
     json_response,
     keyset_filter,
+    paginate,
 )
+from kramar.core.schemas import AuditPage
 
 router = Router(tags=["activities"])
+
+
+def _errors(*statuses: int) -> dict[int, type[Problem]]:
+    """The problem responses an operation can give, and only those (the OpenAPI document lists them). 400: a
+    malformed body or query, or a bad cursor; 401: no valid credentials; 403: outside your scope for the action,
+    a missing grant or (session) the CSRF check; 404: not in your scope; 409: the task's state forbids the action;
+    412: a stale version; 422: bad values."""
+    return dict.fromkeys(statuses, Problem)
+
+
+LIST_ERRORS = _errors(400, 401, 422)
+CREATE_ERRORS = _errors(400, 401, 403, 422)
+READ_ERRORS = _errors(401, 404, 422)
+UPDATE_ERRORS = _errors(400, 401, 403, 404, 412, 422)
+DELETE_ERRORS = _errors(401, 403, 404, 412, 422)
+ACTION_ERRORS = {**_errors(400, 401, 403, 404, 412, 422), 409: TaskProblem}  # complete, cancel, reopen
 
 # Sort key → (order, kinds of the cursor values). `due_sort` puts undated tasks last on every database.
 API_SORTS: dict[str, tuple[tuple[str, ...], list[str]]] = {
@@ -58,6 +79,18 @@ API_SORTS: dict[str, tuple[tuple[str, ...], list[str]]] = {
 
 def _ref(obj, name: str | None = None) -> dict[str, Any] | None:
     return {"id": obj.pk, "name": name if name is not None else str(obj)} if obj is not None else None
+
+
+def _link(t: Task, key: str) -> dict[str, Any] | None:
+    """The linked contact, company or deal as {"id", "name"}; the name is null unless the reader may see that
+    record (`task_links_visible` marked it): a task you see may link another team's client."""
+    pk = getattr(t, f"{key}_id")
+    if pk is None:
+        return None
+    if not getattr(t, f"{key}_visible", False):
+        return {"id": pk, "name": None}
+    obj = getattr(t, key)
+    return {"id": pk, "name": obj.title if key == "deal" else obj.name if key == "company" else str(obj)}
 
 
 def _is_overdue(task: Task, now) -> bool:
@@ -79,9 +112,9 @@ def _list_item(t: Task, now) -> dict[str, Any]:
         "all_day": t.all_day,
         "owner": _ref(t.owner),
         "team_id": t.team_id,
-        "contact": _ref(t.contact),
-        "company": _ref(t.company, t.company.name if t.company else None),
-        "deal": _ref(t.deal, t.deal.title if t.deal else None),
+        "contact": _link(t, "contact"),
+        "company": _link(t, "company"),
+        "deal": _link(t, "deal"),
         "overdue": _is_overdue(t, now),
         "version": t.version,
         "updated_at": t.updated_at,
@@ -108,12 +141,14 @@ def _task_out(t: Task) -> dict[str, Any]:
         "attendees": list(t.attendees or []),
         "ical_uid": str(t.ical_uid),
         "ical_sequence": t.ical_sequence,
+        "custom": t.custom or {},
         "created_at": t.created_at,
     }
 
 
 def _detail(request: HttpRequest, task: Task, *, status: int = 200) -> HttpResponse:
     task = task_get(actor=actor(request), pk=task.pk)  # fresh, with its related rows
+    task_links_visible(actor=actor(request), tasks=[task])
     headers = {"ETag": etag_for(task.version)}
     if status == 201:
         headers["Location"] = request.build_absolute_uri(f"{task.pk}")
@@ -133,7 +168,7 @@ def _guarded(request, pk: int, action: str) -> Task:
 # ----------------------------------------------------------------------------------------- tasks
 
 
-@router.get("/tasks/", response={200: TaskPage, **ERRORS}, operation_id="task_list")
+@router.get("/tasks/", response={200: TaskPage, **LIST_ERRORS}, operation_id="task_list")
 def task_list_op(request, filters: Query[TaskFilters]):
     """Tasks in your scope, a page at a time (follow `next_cursor`). `owner=me` for your own; `overdue=true`."""
     data = filters.dict(exclude={"sort", "limit", "cursor"}, exclude_none=True)
@@ -146,7 +181,7 @@ def task_list_op(request, filters: Query[TaskFilters]):
         qs = qs.filter(keyset_filter(order, cursor_decode(filters.cursor, filters.sort, kinds)))
     rows = list(qs.order_by(*order)[: filters.limit + 1])
     has_next = len(rows) > filters.limit
-    rows = rows[: filters.limit]
+    rows = task_links_visible(actor=actor(request), tasks=rows[: filters.limit])
     now = timezone.now()
     next_cursor = None
     if has_next and rows:
@@ -155,22 +190,26 @@ def task_list_op(request, filters: Query[TaskFilters]):
     return json_response({"items": [_list_item(t, now) for t in rows], "next_cursor": next_cursor})
 
 
-@router.post("/tasks/", response={201: TaskOut, **ERRORS}, operation_id="task_create")
+@router.post("/tasks/", response={201: TaskOut, **CREATE_ERRORS}, operation_id="task_create")
 def task_create_op(request, payload: TaskIn):
-    """Create a task; the assignee (`owner_id`) defaults to you. A meeting with attendees invites them by e-mail."""
-    task = services.task_create(actor=actor(request), data=payload.dict(exclude_unset=True), source="api")
+    """Create a task; the assignee (`owner_id`) defaults to you. A meeting with attendees invites them by e-mail.
+    Required task custom fields must be in `custom` (422 `custom.<key>` otherwise)."""
+    data = payload.dict(exclude_unset=True)
+    data.setdefault("custom", {})  # a create through the API always checks the custom fields, as for deals
+    task = services.task_create(actor=actor(request), data=data, source="api")
     return _detail(request, task, status=201)
 
 
-@router.get("/tasks/{task_id}", response={200: TaskOut, **ERRORS}, operation_id="task_get")
+@router.get("/tasks/{task_id}", response={200: TaskOut, **READ_ERRORS}, operation_id="task_get")
 def task_get_op(request, task_id: Id):
     """One task; the `ETag` header carries its version for `If-Match`."""
     return _detail(request, task_get(actor=actor(request), pk=task_id))
 
 
-@router.patch("/tasks/{task_id}", response={200: TaskOut, **ERRORS}, operation_id="task_update")
+@router.patch("/tasks/{task_id}", response={200: TaskOut, **UPDATE_ERRORS}, operation_id="task_update")
 def task_update_op(request, task_id: Id, payload: TaskPatch):
-    """Change some fields. Send `If-Match` with the ETag you read (or `version` in the body): 412 if stale."""
+    """Change some fields (`custom` is merged over the stored values). Send `If-Match` with the ETag you read (or
+    `version` in the body): 412 if stale. `owner_id` may not be null: a task always has an assignee (422)."""
     task = _guarded(request, task_id, "change")
     data = payload.dict(exclude_unset=True)
     version = expected_version(request, data.pop("version", None))
@@ -178,7 +217,7 @@ def task_update_op(request, task_id: Id, payload: TaskPatch):
     return _detail(request, task)
 
 
-@router.delete("/tasks/{task_id}", response={204: None, **ERRORS}, operation_id="task_delete")
+@router.delete("/tasks/{task_id}", response={204: None, **DELETE_ERRORS}, operation_id="task_delete")
 def task_delete_op(request, task_id: Id):
     """Delete a task (204). `If-Match`: 412 if stale. The interaction a completed call or meeting logged stays on
     the client's timeline."""
@@ -187,9 +226,11 @@ def task_delete_op(request, task_id: Id):
     return Status(204, None)
 
 
-@router.post("/tasks/{task_id}/complete", response={200: TaskOut, **ERRORS}, operation_id="task_complete")
+@router.post("/tasks/{task_id}/complete", response={200: TaskOut, **ACTION_ERRORS}, operation_id="task_complete")
 def task_complete_op(request, task_id: Id, payload: TaskCompleteIn):
-    """Mark done. Calls and meetings need `outcome` (422 without it) and are logged on the client's timeline."""
+    """Mark an open task done (409 `task_already_done` / `task_not_open` otherwise). Calls and meetings need
+    `outcome` (422 without it) and are logged on the task's client's timeline, also when that client is outside
+    your own scope."""
     task = _guarded(request, task_id, "change")
     task = services.task_complete(
         actor=actor(request), task=task, outcome=payload.outcome, note=payload.note,
@@ -198,9 +239,9 @@ def task_complete_op(request, task_id: Id, payload: TaskCompleteIn):
     return _detail(request, task)
 
 
-@router.post("/tasks/{task_id}/cancel", response={200: TaskOut, **ERRORS}, operation_id="task_cancel")
+@router.post("/tasks/{task_id}/cancel", response={200: TaskOut, **ACTION_ERRORS}, operation_id="task_cancel")
 def task_cancel_op(request, task_id: Id, payload: TaskActionIn | None = None):
-    """Cancel an open task (400 `task_not_open` otherwise); a repeating task gets no next occurrence, and a
+    """Cancel an open task (409 `task_not_open` otherwise); a repeating task gets no next occurrence, and a
     meeting's attendees get a cancellation. `If-Match` (or `version`): 412 if stale."""
     task = _guarded(request, task_id, "change")
     version = expected_version(request, payload.version if payload else None)
@@ -208,14 +249,24 @@ def task_cancel_op(request, task_id: Id, payload: TaskActionIn | None = None):
     return _detail(request, task)
 
 
-@router.post("/tasks/{task_id}/reopen", response={200: TaskOut, **ERRORS}, operation_id="task_reopen")
+@router.post("/tasks/{task_id}/reopen", response={200: TaskOut, **ACTION_ERRORS}, operation_id="task_reopen")
 def task_reopen_op(request, task_id: Id, payload: TaskActionIn | None = None):
-    """Open a done or cancelled task again (400 `task_already_open` if open); its logged interaction stays. A
-    reminder still ahead is re-armed; a cancelled meeting is invited again. `If-Match` (or `version`): 412 if stale."""
+    """Open a done or cancelled task again (409 `task_already_open` if open). Its `outcome` and `interaction_id`
+    are cleared (the logged interaction stays on the timeline). A reminder still ahead is re-armed; a cancelled
+    meeting is invited again. `If-Match` (or `version`): 412 if stale."""
     task = _guarded(request, task_id, "change")
     version = expected_version(request, payload.version if payload else None)
     task = services.task_reopen(actor=actor(request), task=task, expected_version=version, source="api")
     return _detail(request, task)
+
+
+@router.get("/tasks/{task_id}/audit", response={200: AuditPage, **LIST_ERRORS, **READ_ERRORS},
+            operation_id="task_audit")
+def task_audit_op(request, task_id: Id, limit: Limit = 50, cursor: Cursor = None):
+    """The task's audit trail, newest first, with field-level changes (a task outside your scope: 404)."""
+    task = task_get(actor=actor(request), pk=task_id)
+    return paginate(task_audit_entries(task=task), order=("-created_at", "-id"), sort="-created", cursor=cursor,
+                    limit=limit)
 
 
 # ----------------------------------------------------------------------------------------- calendar feeds
@@ -239,14 +290,18 @@ def _feed_url(request: HttpRequest, secret: str) -> str:
     return request.build_absolute_uri(path)
 
 
-@router.get("/calendar-feeds/", response={200: CalendarFeedList, **ERRORS}, operation_id="calendar_feed_list")
-def calendar_feed_list_op(request):
-    """Your private calendar feeds (their URLs are not stored and cannot be shown again)."""
-    feeds = CalendarFeed.objects.filter(user=actor(request)).order_by("-created_at", "-id")
-    return json_response({"items": [_feed_out(f) for f in feeds]})
+@router.get("/calendar-feeds/", response={200: CalendarFeedList, **LIST_ERRORS}, operation_id="calendar_feed_list")
+def calendar_feed_list_op(request, limit: Limit = 50, cursor: Cursor = None):
+    """Your private calendar feeds, newest first, a page at a time (follow `next_cursor`); their URLs are not
+    stored and cannot be shown again."""
+    qs = CalendarFeed.objects.filter(user=actor(request))
+    page = paginate(qs, order=("-created_at", "-id"), sort="-created", cursor=cursor, limit=limit)
+    return json_response({"items": [_feed_out(f) for f in page["items"]], "next_cursor": page["next_cursor"]})
 
 
-@router.post("/calendar-feeds/", response={201: CalendarFeedCreated, **ERRORS}, operation_id="calendar_feed_create")
+@router.post(
+    "/calendar-feeds/", response={201: CalendarFeedCreated, **CREATE_ERRORS}, operation_id="calendar_feed_create"
+)
 def calendar_feed_create_op(request, payload: CalendarFeedIn | None = None):
     """A new iCalendar feed URL for Outlook / Google Calendar; the `url` is shown in this response only."""
     feed, secret = services.calendar_feed_create(
@@ -257,7 +312,9 @@ def calendar_feed_create_op(request, payload: CalendarFeedIn | None = None):
     return response
 
 
-@router.delete("/calendar-feeds/{feed_id}", response={204: None, **ERRORS}, operation_id="calendar_feed_revoke")
+@router.delete(
+    "/calendar-feeds/{feed_id}", response={204: None, **_errors(401, 403, 404, 422)}, operation_id="calendar_feed_revoke"
+)
 def calendar_feed_revoke_op(request, feed_id: Id):
     """Revoke a feed: its URL stops working."""
     if not services.calendar_feed_revoke(user=actor(request), feed_id=feed_id):

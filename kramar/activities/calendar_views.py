@@ -317,6 +317,7 @@ def calendar_feed(request: HttpRequest, secret: str) -> HttpResponse:
                 if task.kind == Task.Kind.MEETING and task.pk not in seen:
                     seen.add(task.pk)
                     tasks.append(task)
+    selectors.task_links_visible(actor=user, tasks=tasks)  # no names of clients and deals the owner may not see
     with translation.override(getattr(user, "language", None) or None):
         body = tasks_to_ical(tasks, name=_("Kramar: %(name)s") % {"name": user.get_full_name() or user.username})
     etag = quote_etag(hashlib.sha256(body).hexdigest()[:32])

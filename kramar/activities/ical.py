@@ -52,11 +52,17 @@ def task_span(task: Task) -> tuple[datetime | date, datetime | date]:
     return start_dt, start_dt + (duration or DEFAULT_DURATION)
 
 
+def _shown(task: Task, key: str) -> bool:
+    """Whether the linked `key` (contact, company, deal) may be named: always in an invitation (the organiser's
+    text for the attendees), and in a feed only when its reader may see it (`task_links_visible` marked it)."""
+    return bool(getattr(task, f"{key}_id")) and getattr(task, f"{key}_visible", True) and bool(getattr(task, key))
+
+
 def _client_name(task: Task) -> str:
     parts = []
-    if task.company_id and task.company:
+    if _shown(task, "company"):
         parts.append(task.company.name)
-    if task.contact_id and task.contact:
+    if _shown(task, "contact"):
         parts.append(task.contact.full_name)
     return ", ".join(p for p in parts if p)
 
@@ -66,7 +72,7 @@ def task_description(task: Task) -> str:
     client = _client_name(task)
     if client:
         lines.append(_("Client: %(name)s") % {"name": client})
-    if task.deal_id and task.deal:
+    if _shown(task, "deal"):
         lines.append(_("Deal: %(title)s") % {"title": task.deal.title})
     if task.description:
         if lines:

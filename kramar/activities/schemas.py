@@ -4,19 +4,17 @@ name each bad field."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
 from pydantic import BeforeValidator, ConfigDict
 
-from kramar.core.api_support import Id, Limit
+from kramar.core.api_support import Id, Limit, Problem
 
 Text = str | None
 TaskSortKey = Literal["due", "-due", "created", "-created", "updated", "-updated"]
 KindIn = Literal["call", "meeting", "email", "todo"]
 StatusIn = Literal["open", "done", "cancelled"]
-
-
 
 
 def _plain_date(value):
@@ -27,6 +25,7 @@ def _plain_date(value):
 
 
 DateOrDateTime = Annotated[dt.datetime | dt.date, BeforeValidator(_plain_date)]
+
 
 class StrictIn(Schema):
     model_config = ConfigDict(extra="forbid")
@@ -51,6 +50,9 @@ class TaskIn(StrictIn):
     recurrence: Literal["", "daily", "weekdays", "weekly", "monthly"] | None = None
     recurrence_until: dt.date | None = None
     attendees: list[str] | None = Field(None, max_length=100, description="Meeting attendees' e-mail addresses.")
+    custom: dict[str, Any] | None = Field(
+        None, description="Custom field values by key; on PATCH merged over the stored ones (null clears a key)."
+    )
 
 
 class TaskPatch(TaskIn):
@@ -89,6 +91,14 @@ class Ref(Schema):
     name: str
 
 
+class LinkRef(Schema):
+    """A linked contact, company or deal. `name` is null when the record is outside your scope (the task may
+    still link it: its scope follows the assignee)."""
+
+    id: int
+    name: str | None
+
+
 class TaskOut(Schema):
     id: int
     kind: str
@@ -103,10 +113,11 @@ class TaskOut(Schema):
     outcome: str
     completed_at: dt.datetime | None
     owner: Ref | None
+    team_id: int | None
     team: Ref | None
-    contact: Ref | None
-    company: Ref | None
-    deal: Ref | None
+    contact: LinkRef | None
+    company: LinkRef | None
+    deal: LinkRef | None
     interaction_id: int | None
     remind_at: dt.datetime | None
     reminded_at: dt.datetime | None
@@ -117,6 +128,7 @@ class TaskOut(Schema):
     attendees: list[str]
     ical_uid: str
     ical_sequence: int
+    custom: dict[str, Any]
     overdue: bool
     version: int
     created_at: dt.datetime
@@ -133,9 +145,9 @@ class TaskListItem(Schema):
     all_day: bool
     owner: Ref | None
     team_id: int | None
-    contact: Ref | None
-    company: Ref | None
-    deal: Ref | None
+    contact: LinkRef | None
+    company: LinkRef | None
+    deal: LinkRef | None
     overdue: bool
     version: int
     updated_at: dt.datetime
@@ -144,6 +156,13 @@ class TaskListItem(Schema):
 class TaskPage(Schema):
     items: list[TaskListItem]
     next_cursor: str | None
+
+
+class TaskProblem(Problem):
+    """A problem document; a state conflict (409 `task_already_done`, `task_not_open`, `task_already_open`) names
+    the task's current status."""
+
+    task_status: str | None = Field(None, description="409: the task's status now (open, done or cancelled)")
 
 
 class CalendarFeedIn(StrictIn):
@@ -164,4 +183,5 @@ class CalendarFeedCreated(CalendarFeedOut):
 
 class CalendarFeedList(Schema):
     items: list[CalendarFeedOut]
+    next_cursor: str | None
 

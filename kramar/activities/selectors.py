@@ -13,6 +13,8 @@ from django.utils import timezone
 
 from kramar.activities.choices import TaskPriority, TaskStatus
 from kramar.activities.models import Task
+from kramar.core import scopes
+from kramar.core.models import AuditEntry
 
 # Tasks without a due date sort after every dated one, on every database (NULLs sort differently otherwise).
 FAR_FUTURE = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
@@ -52,6 +54,30 @@ def task_get(*, actor, pk: Any, action: str = "view") -> Task:
         )
     except Task.DoesNotExist as exc:
         raise Http404("No such task") from exc
+
+
+def task_links_visible(*, actor, tasks: list[Task]) -> list[Task]:
+    """Mark on each task whether the actor may see its linked contact, company and deal (`contact_visible`,
+    `company_visible`, `deal_visible`): a task's scope follows its assignee, not its client, so a task you see may
+    link a record you may not; then only its id is shown, never its name. One query per kind of linked record
+    for the whole list (none when no task links that kind). Returns `tasks`."""
+    from kramar.clients.models import Company, Contact
+    from kramar.sales.models import Deal
+
+    for key, model in (("contact", Contact), ("company", Company), ("deal", Deal)):
+        visible = scopes.visible_ids(actor, model, [getattr(t, f"{key}_id") for t in tasks])
+        for t in tasks:
+            setattr(t, f"{key}_visible", getattr(t, f"{key}_id") in visible)
+    return tasks
+
+
+def task_audit_entries(*, task: Task) -> QuerySet[AuditEntry]:
+    """The task's own audit entries, newest first (the caller fetched the task with `task_get`: its scope)."""
+    return (
+        AuditEntry.objects.filter(entity=Task.scope_entity, object_id=task.pk)
+        .select_related("actor")
+        .order_by("-created_at", "-id")
+    )
 
 
 def _aware(value: Any, *, end: bool = False) -> dt.datetime | None:

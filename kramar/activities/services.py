@@ -35,7 +35,10 @@ from django.utils.translation import gettext as _
 from kramar.accounts.models import Team, User
 from kramar.activities.choices import Recurrence, TaskKind, TaskPriority, TaskStatus
 from kramar.activities.models import CalendarFeed, Task
-from kramar.activities.selectors import calendar_events  # noqa: F401 (part of this module's interface)
+from kramar.activities.selectors import (
+    calendar_events,  # noqa: F401 (part of this module's interface)
+    task_links_visible,
+)
 from kramar.clients.models import Company, Contact
 from kramar.core import scopes
 from kramar.core.audit import audit_record, diff, snapshot
@@ -57,6 +60,16 @@ INVITE_FIELDS = ("title", "due_at", "all_day", "duration_minutes", "location")
 
 
 # ----------------------------------------------------------------------------------------- helpers
+
+
+class TaskStateConflict(DomainError):
+    """The task's status forbids the action (completing a done task, cancelling a closed one, reopening an open
+    one): a conflict with the record's current state, like an undone merge or an existing tag."""
+
+    status = 409
+
+    def __init__(self, code: str, message: str, *, task: Task):
+        super().__init__(code, message, {"task_status": task.status})
 
 
 @contextlib.contextmanager
@@ -166,8 +179,10 @@ def _owner_team(actor, data: dict[str, Any], errors: dict[str, list[str]], task:
             errors.setdefault("owner_id", []).append(_("no such active user"))
         else:
             values["owner"] = owner
+    elif "owner_id" in data and task is not None:
+        errors.setdefault("owner_id", []).append(_("A task needs an assignee."))  # null on a change: refused
     elif "owner_id" in data or task is None:
-        values["owner"] = actor  # a task always has an assignee: unset means "me"
+        values["owner"] = actor  # a new task always has an assignee: unset means "me"
     if "team_id" in data:
         raw = data["team_id"]
         if raw in (None, ""):
@@ -192,8 +207,9 @@ def _owner_team(actor, data: dict[str, Any], errors: dict[str, list[str]], task:
     return values
 
 
-def _related(actor, data: dict[str, Any], errors: dict[str, list[str]]) -> dict[str, Any]:
-    """Contact, company and deal from ids: only records the actor may see (else "not found")."""
+def _related(actor, data: dict[str, Any], errors: dict[str, list[str]], task: Task | None) -> dict[str, Any]:
+    """Contact, company and deal from ids: only records the actor may see (else "not found"). A link the task
+    already has is kept as it is (the edit form sends it back) even when the actor may not see that record."""
     from kramar.sales.models import Deal
 
     values: dict[str, Any] = {}
@@ -204,6 +220,8 @@ def _related(actor, data: dict[str, Any], errors: dict[str, list[str]]) -> dict[
         if raw in (None, ""):
             values[key[:-3]] = None
             continue
+        if task is not None and str(raw).isdigit() and int(raw) == getattr(task, key):
+            continue  # unchanged
         obj = None
         if str(raw).isdigit() and int(raw) < 2**63:
             obj = model.objects.visible_to(actor, "view").filter(pk=int(raw)).first()
@@ -331,7 +349,7 @@ def _clean(actor, data: dict[str, Any], *, task: Task | None) -> dict[str, Any]:
         if attendees is not None:
             values["attendees"] = attendees
     values.update(_owner_team(actor, data, errors, task))
-    values.update(_related(actor, data, errors))
+    values.update(_related(actor, data, errors, task))
     if "custom" in data:  # merged over the stored values on update, like deals and clients
         try:
             values["custom"] = custom_fields_clean(
@@ -446,7 +464,13 @@ def task_update(
 
 
 def _interaction_for(actor, task: Task, outcome: str, note: str, now: dt.datetime):
-    """Log the completed call or meeting on the client's timeline, linked to the deal; None without a client."""
+    """Log the completed call or meeting on the client's timeline, linked to the deal; None without a client.
+
+    The client is the one the task links, and the actor may change the task (its assignee, or someone whose task
+    scope covers it): that is the right to log its outcome, even when the client itself is outside the actor's
+    own client scope (a director gave another team's rep a call to make). So the client's scope is not checked
+    again here; the "interaction: create" grant and the interaction's own rules (custom fields) still apply. The
+    actor sees the interaction they logged (it is theirs), never more of the client than the task shows."""
     from kramar.history.models import Direction, Interaction
     from kramar.history.services import interaction_create
 
@@ -474,7 +498,7 @@ def _interaction_for(actor, task: Task, outcome: str, note: str, now: dt.datetim
         data["company_id"] = company_id
     if task.kind == TaskKind.MEETING and task.duration_minutes:
         data["duration_seconds"] = task.duration_minutes * 60
-    interaction = interaction_create(actor=actor, data=data)
+    interaction = interaction_create(actor=actor, data=data, check_client_scope=False)
     if task.deal_id is not None and interaction.deal_id != task.deal_id:
         Interaction.objects.filter(pk=interaction.pk).update(deal_id=task.deal_id)
         interaction.deal_id = task.deal_id
@@ -490,10 +514,10 @@ def task_complete(
     task = _locked(actor, task, "change")
     _check_version(task, expected_version)
     if task.status == TaskStatus.DONE:
-        raise DomainError("task_already_done", _("This task is already done."), {"status": task.status})
+        raise TaskStateConflict("task_already_done", _("This task is already done."), task=task)
     if task.status != TaskStatus.OPEN:
-        raise DomainError("task_not_open", _("A cancelled task cannot be completed; reopen it first."),
-                          {"status": task.status})
+        raise TaskStateConflict("task_not_open", _("A cancelled task cannot be completed; reopen it first."),
+                                task=task)
     errors: dict[str, list[str]] = {}
     outcome = (outcome or "").strip() if isinstance(outcome, str) else outcome
     note = note or ""
@@ -593,7 +617,7 @@ def task_cancel(*, actor, task: Task, expected_version: int | None = None, sourc
     task = _locked(actor, task, "change")
     _check_version(task, expected_version)
     if task.status != TaskStatus.OPEN:
-        raise DomainError("task_not_open", _("Only an open task can be cancelled."), {"status": task.status})
+        raise TaskStateConflict("task_not_open", _("Only an open task can be cancelled."), task=task)
     before = _snap(task)
     task.status = TaskStatus.CANCELLED
     task.completed_at = timezone.now()
@@ -611,17 +635,21 @@ def task_cancel(*, actor, task: Task, expected_version: int | None = None, sourc
 
 @transaction.atomic
 def task_reopen(*, actor, task: Task, expected_version: int | None = None, source: str = "web") -> Task:
-    """Open a done or cancelled task again (its logged interaction stays on the timeline). A reopened meeting
-    is invited again; a reminder still ahead is re-armed."""
+    """Open a done or cancelled task again. Its outcome and the link to the interaction its completion logged are
+    cleared (the interaction stays on the client's timeline; the audit row keeps both), so completing it again
+    records the new outcome and links the new interaction. A reopened meeting is invited again; a reminder still
+    ahead is re-armed."""
     task = _locked(actor, task, "change")
     _check_version(task, expected_version)
     if task.status == TaskStatus.OPEN:
-        raise DomainError("task_already_open", _("This task is already open."), {"status": task.status})
+        raise TaskStateConflict("task_already_open", _("This task is already open."), task=task)
     before = _snap(task)
     was_cancelled = task.status == TaskStatus.CANCELLED
     task.status = TaskStatus.OPEN
     task.completed_at = None
-    fields = ["status", "completed_at", "version", "updated_at"]
+    task.outcome = ""
+    task.interaction = None
+    fields = ["status", "completed_at", "outcome", "interaction", "version", "updated_at"]
     if task.remind_at and task.remind_at > timezone.now() and task.reminded_at is not None:
         task.reminded_at = None
         fields.append("reminded_at")
@@ -662,7 +690,9 @@ def _task_url(task_id: int) -> str:
 
 
 def _reminder_texts(task: Task) -> tuple[str, str, str]:
-    """(notification text, e-mail subject, e-mail body) in the assignee's language."""
+    """(notification text, e-mail subject, e-mail body) in the assignee's language. The body names the task's
+    contact, company and deal only when the assignee may see them."""
+    task_links_visible(actor=task.owner, tasks=[task])
     language = getattr(task.owner, "language", None) or settings.LANGUAGE_CODE
     with translation.override(language):
         if task.due_at is not None:
@@ -674,9 +704,9 @@ def _reminder_texts(task: Task) -> tuple[str, str, str]:
             text = _("Reminder: %(title)s") % {"title": task.title}
         subject = text
         lines = [text]
-        for label, obj in ((_("Contact"), task.contact), (_("Company"), task.company), (_("Deal"), task.deal)):
-            if obj is not None:
-                lines.append(f"{label}: {obj}")
+        for label, key in ((_("Contact"), "contact"), (_("Company"), "company"), (_("Deal"), "deal")):
+            if getattr(task, f"{key}_id") is not None and getattr(task, f"{key}_visible", False):
+                lines.append(f"{label}: {getattr(task, key)}")
         if task.location:
             lines.append(_("Where: %(location)s") % {"location": task.location})
         if task.description:

@@ -82,6 +82,7 @@ def task_list(request):
         number = 1
     page = capped_page(selectors.task_list(actor=request.user, filters=filters, sort=sort), number)
     _mark_overdue(page.rows)
+    selectors.task_links_visible(actor=request.user, tasks=page.rows)
     base = reverse("activities:task-list")
     sort_links = {
         key: {
@@ -114,6 +115,7 @@ def task_list(request):
 def task_detail(request, pk: int):
     task = selectors.task_get(actor=request.user, pk=pk)
     _mark_overdue([task])
+    selectors.task_links_visible(actor=request.user, tasks=[task])
     can_change = scopes.record_allowed(request.user, task, "change")
     return render(request, "activities/task_detail.html", {
         "task": task, "nav": "tasks", "can_change": can_change,
@@ -208,6 +210,7 @@ def _row(request, task: Task, **extra) -> HttpResponse:
     """The task's row, swapped in place of the row that asked (`row_target`, default `#task-<id>`)."""
     task = selectors.task_get(actor=request.user, pk=task.pk)
     _mark_overdue([task])
+    selectors.task_links_visible(actor=request.user, tasks=[task])
     response = render(request, "activities/_task_row.html", {"task": task, **extra})
     target = request.POST.get("row_target") or ""
     response["HX-Retarget"] = target if ROW_TARGET.match(target) else f"#task-{task.pk}"

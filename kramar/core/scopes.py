@@ -90,3 +90,13 @@ def record_allowed(user, obj, action: str) -> bool:
     if obj.owner_id == user.pk:
         return True
     return scope == TEAM and obj.team_id is not None and obj.team_id in user_team_ids(user)
+
+
+def visible_ids(user, model, ids, action: str = "view") -> set[int]:
+    """Which of `ids` (None entries ignored) the user may `action`, through the model's `visible_to`: one query
+    for a whole page of linked records, none when there are no ids. Used to show a linked record's name only
+    to those who may see that record."""
+    wanted = {int(pk) for pk in ids if pk is not None}
+    if not wanted:
+        return set()
+    return set(model.objects.visible_to(user, action).filter(pk__in=wanted).values_list("pk", flat=True))

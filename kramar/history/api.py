@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy
 from ninja import File, Query, Router, Status
 from ninja.files import UploadedFile
 
+from kramar.clients.models import Company, Contact
 from kramar.core import scopes
 from kramar.core.api_support import (
     ERRORS,
@@ -56,7 +57,21 @@ def _ref(obj) -> dict[str, Any] | None:
     return {"id": obj.pk, "name": str(obj)} if obj is not None else None
 
 
-def _out(i: Interaction) -> dict[str, Any]:
+def _clients_visible(reader, items: list[Interaction]) -> dict[str, set[int]]:
+    """Which of the items' contacts and companies the reader may see (one query per kind): an interaction you
+    logged is yours to see even when its client is outside your scope (a task's call you completed), but the
+    client's name is then not shown."""
+    return {
+        "contact": scopes.visible_ids(reader, Contact, [i.contact_id for i in items]),
+        "company": scopes.visible_ids(reader, Company, [i.company_id for i in items]),
+    }
+
+
+def _client_ref(obj, visible: set[int]) -> dict[str, Any] | None:
+    return {"id": obj.pk, "name": str(obj) if obj.pk in visible else None} if obj is not None else None
+
+
+def _out(i: Interaction, visible: dict[str, set[int]]) -> dict[str, Any]:
     return {
         "id": i.pk,
         "channel": i.channel,
@@ -68,8 +83,8 @@ def _out(i: Interaction) -> dict[str, Any]:
         "body_html": i.body_html,
         "outcome": i.outcome,
         "user": _ref(i.user),
-        "contact": _ref(i.contact),
-        "company": _ref(i.company),
+        "contact": _client_ref(i.contact, visible["contact"]),
+        "company": _client_ref(i.company, visible["company"]),
         "external_id": i.external_id,
         "attachments": [_attachment_out(a) for a in i.attachments.all()],
         "custom": i.custom or {},
@@ -79,8 +94,9 @@ def _out(i: Interaction) -> dict[str, Any]:
     }
 
 
-def _detail(i: Interaction, status: int = 200):
-    return json_response(_out(i), status=status, headers={"ETag": etag_for(i.version)})
+def _detail(request: HttpRequest, i: Interaction, status: int = 200):
+    body = _out(i, _clients_visible(actor(request), [i]))
+    return json_response(body, status=status, headers={"ETag": etag_for(i.version)})
 
 
 # Whole sentences per action, so that every language words each refusal in full.
@@ -116,7 +132,8 @@ def interaction_list_op(request, filters: Query[InteractionFilters]):
         limit=filters.limit,
     )
     rows = page.slice()
-    return json_response({"items": [_out(i) for i in rows], "next_cursor": page.next_cursor(rows)})
+    visible = _clients_visible(actor(request), rows)
+    return json_response({"items": [_out(i, visible) for i in rows], "next_cursor": page.next_cursor(rows)})
 
 
 @router.post(
@@ -128,14 +145,14 @@ def interaction_create_op(request, payload: InteractionIn):
     interaction, created = services.interaction_create_or_get(
         actor=actor(request), data=payload.dict(exclude_unset=True)
     )
-    return _detail(interaction, status=201 if created else 200)
+    return _detail(request, interaction, status=201 if created else 200)
 
 
 @router.get(
     "/interactions/{interaction_id}", response={200: InteractionOut, **ERRORS}, operation_id="interaction_get"
 )
 def interaction_get_op(request, interaction_id: Id):
-    return _detail(interaction_get(actor=actor(request), pk=interaction_id))
+    return _detail(request, interaction_get(actor=actor(request), pk=interaction_id))
 
 
 @router.patch(
@@ -150,7 +167,7 @@ def interaction_update_op(request, interaction_id: Id, payload: InteractionPatch
     interaction = services.interaction_update(
         actor=actor(request), interaction=interaction, data=data, expected_version=version
     )
-    return _detail(interaction)
+    return _detail(request, interaction)
 
 
 @router.delete(

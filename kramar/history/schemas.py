@@ -69,6 +69,14 @@ class Ref(Schema):
     name: str
 
 
+class ClientRef(Schema):
+    """The interaction's contact or company: `name` is null when that client is outside your scope (you may still
+    see an interaction you logged yourself)."""
+
+    id: int
+    name: str | None
+
+
 class AttachmentOut(Schema):
     id: int
     filename: str
@@ -89,8 +97,8 @@ class InteractionOut(Schema):
     body_html: str
     outcome: str
     user: Ref | None
-    contact: Ref | None
-    company: Ref | None
+    contact: ClientRef | None
+    company: ClientRef | None
     external_id: str | None
     attachments: list[AttachmentOut]
     custom: dict[str, Any]

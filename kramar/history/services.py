@@ -31,7 +31,9 @@ def html_sanitize(html: str) -> str:
     return nh3.clean(html or "", link_rel="noopener noreferrer nofollow")
 
 
-def _clean(actor, data: dict[str, Any], *, interaction: Interaction | None) -> dict[str, Any]:
+def _clean(
+    actor, data: dict[str, Any], *, interaction: Interaction | None, check_client_scope: bool = True
+) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {}
     if "channel" in data or interaction is None:
@@ -86,7 +88,8 @@ def _clean(actor, data: dict[str, Any], *, interaction: Interaction | None) -> d
             if pk in (None, ""):
                 values[key[:-3]] = None
                 continue
-            obj = model.objects.visible_to(actor, "view").filter(pk=pk).first()
+            clients = model.objects.visible_to(actor, "view") if check_client_scope else model.objects.alive()
+            obj = clients.filter(pk=pk).first()
             if obj is None:
                 errors[key] = [_("no such client")]
             else:
@@ -172,17 +175,22 @@ def _stored_for(actor, channel: str, external_id: str) -> Interaction | None:
     return existing
 
 
-def interaction_create(*, actor, data: dict[str, Any]) -> Interaction:
-    """Log an interaction. With an external id already stored for the channel, returns that one."""
-    return interaction_create_or_get(actor=actor, data=data)[0]
+def interaction_create(*, actor, data: dict[str, Any], check_client_scope: bool = True) -> Interaction:
+    """Log an interaction. With an external id already stored for the channel, returns that one.
+    `check_client_scope=False` is for a caller that has already established the actor's right to log on these
+    clients (completing a task that links them, see `kramar.activities.services.task_complete`): the contact and
+    company then need only exist, not be inside the actor's own scope."""
+    return interaction_create_or_get(actor=actor, data=data, check_client_scope=check_client_scope)[0]
 
 
-def interaction_create_or_get(*, actor, data: dict[str, Any]) -> tuple[Interaction, bool]:
+def interaction_create_or_get(
+    *, actor, data: dict[str, Any], check_client_scope: bool = True
+) -> tuple[Interaction, bool]:
     """Log an interaction, idempotent on (channel, external_id): returns (the new interaction, True), or, when the
     external id is already stored for the channel, (that interaction, False) and creates nothing."""
     if not scopes.can(actor, "interaction", "create"):
         raise PermissionDenied(_("You may not log interactions."))
-    values = _clean(actor, data, interaction=None)
+    values = _clean(actor, data, interaction=None, check_client_scope=check_client_scope)
     ext = values.get("external_id")
     if ext:
         existing = _stored_for(actor, values["channel"], ext)

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy
 from ninja import Path, Query, Router, Status
 from ninja.errors import HttpError
 
+from kramar.clients.models import Contact
 from kramar.core import scopes
 from kramar.core.api_support import (
     ERRORS,
@@ -33,6 +34,7 @@ from kramar.core.api_support import (
     paginate,
 )
 from kramar.core.errors import ValidationFailed
+from kramar.core.schemas import AuditPage
 from kramar.sales import money, selectors, services
 from kramar.sales.models import (
     ChecklistItem,
@@ -223,6 +225,13 @@ def _pipeline_out(pipeline) -> dict[str, Any]:
     }
 
 
+def _company_ref(d: Deal) -> dict[str, Any] | None:
+    """The deal's company; its name only when the reader may see it (`deals_company_visible` marked the deal)."""
+    if d.company_id is None:
+        return None
+    return {"id": d.company_id, "name": d.company.name if getattr(d, "company_visible", False) else None}
+
+
 def _deal_list_item(d: Deal, tags: list[str]) -> dict[str, Any]:
     return {
         "id": d.pk,
@@ -234,7 +243,7 @@ def _deal_list_item(d: Deal, tags: list[str]) -> dict[str, Any]:
         "currency": d.currency_id,
         "amount_base": d.amount_base,
         "expected_close_date": d.expected_close_date,
-        "company": _ref(d.company, d.company.name if d.company else None),
+        "company": _company_ref(d),
         "owner": _user_ref(d.owner),
         "team_id": d.team_id,
         "tags": tags,
@@ -246,9 +255,12 @@ def _deal_list_item(d: Deal, tags: list[str]) -> dict[str, Any]:
     }
 
 
-def _deal_out(d: Deal) -> dict[str, Any]:
-    """The full deal; `d` comes from `selectors.deal_list` (annotated, related rows selected)."""
-    links = d.contact_links.select_related("contact").order_by("-is_primary", "id")
+def _deal_out(d: Deal, reader) -> dict[str, Any]:
+    """The full deal; `d` comes from `selectors.deal_list` (annotated, related rows selected). The names of its
+    company and contacts are shown only when `reader` may see them."""
+    links = list(d.contact_links.select_related("contact").order_by("-is_primary", "id"))
+    seen = scopes.visible_ids(reader, Contact, [link.contact_id for link in links])
+    selectors.deals_company_visible(actor=reader, deals=[d])
     checked = set(d.checks.values_list("item_id", flat=True))
     items = ChecklistItem.objects.filter(stage__pipeline_id=d.pipeline_id).order_by(
         "stage__position", "position", "id"
@@ -259,7 +271,10 @@ def _deal_out(d: Deal) -> dict[str, Any]:
         "source": d.source,
         "description": d.description,
         "contacts": [
-            {"id": link.contact_id, "name": link.contact.full_name, "role": link.role, "is_primary": link.is_primary}
+            {
+                "id": link.contact_id, "name": link.contact.full_name if link.contact_id in seen else None,
+                "role": link.role, "is_primary": link.is_primary,
+            }
             for link in links
         ],
         "team": _ref(d.team, d.team.name if d.team else None),
@@ -299,7 +314,7 @@ def _deal_loaded(request: HttpRequest, pk: int) -> Deal:
 
 
 def _deal_response(request: HttpRequest, pk: int, *, status: int = 200) -> HttpResponse:
-    data = _deal_out(_deal_loaded(request, pk))
+    data = _deal_out(_deal_loaded(request, pk), actor(request))
     headers = {"ETag": etag_for(data["version"])}
     if status == 201:
         headers["Location"] = request.build_absolute_uri(f"{data['id']}")
@@ -384,6 +399,7 @@ def deal_list_op(request, filters: Query[DealFilters]):
     rows, next_cursor = keyset_page(
         qs, keys=DEAL_KEYS[filters.sort], sort=filters.sort, cursor=filters.cursor, limit=filters.limit
     )
+    selectors.deals_company_visible(actor=actor(request), deals=rows)
     tags: dict[int, list[str]] = {d.pk: [] for d in rows}
     for deal_id, name in Deal.tags.through.objects.filter(deal_id__in=list(tags)).values_list("deal_id", "tag__name"):
         tags[deal_id].append(name)
@@ -479,6 +495,14 @@ def deal_history_op(request, deal_id: Id, limit: Limit = 50, cursor: Cursor = No
         for h in page["items"]
     ]
     return {"items": items, "next_cursor": page["next_cursor"]}
+
+
+@router.get("/deals/{deal_id}/audit", response={200: AuditPage, **ERRORS}, operation_id="deal_audit")
+def deal_audit_op(request, deal_id: Id, limit: Limit = 50, cursor: Cursor = None):
+    """The deal's audit trail, newest first, with field-level changes (a deal outside your scope: 404)."""
+    deal = selectors.deal_get(actor=actor(request), pk=deal_id)
+    return paginate(selectors.deal_audit_entries(deal=deal), order=("-created_at", "-id"), sort="-created",
+                    cursor=cursor, limit=limit)
 
 
 # ----------------------------------------------------------------------------------------- products

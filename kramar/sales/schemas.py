@@ -144,6 +144,14 @@ class Ref(Schema):
     name: str
 
 
+class ClientRef(Schema):
+    """The deal's company: `name` is null when that company is outside your scope (a deal's scope follows its
+    owner and team, not its client's)."""
+
+    id: int
+    name: str | None
+
+
 class ChecklistItemOut(Schema):
     id: int
     text: str
@@ -195,7 +203,7 @@ class DealListItem(Schema):
     currency: str
     amount_base: Decimal | None = Field(None, description="In the base currency at today's rate; null: no rate.")
     expected_close_date: dt.date | None
-    company: Ref | None
+    company: ClientRef | None
     owner: Ref | None
     team_id: int | None
     tags: list[str]
@@ -213,7 +221,7 @@ class DealPage(Schema):
 
 class DealContactOut(Schema):
     id: int
-    name: str
+    name: str | None = Field(..., description="null when the contact is outside your scope")
     role: str
     is_primary: bool
 
@@ -252,7 +260,7 @@ class DealOut(Schema):
     expected_close_date: dt.date | None
     source: str
     description: str
-    company: Ref | None
+    company: ClientRef | None
     contacts: list[DealContactOut]
     owner: Ref | None
     team_id: int | None

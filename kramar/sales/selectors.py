@@ -33,6 +33,9 @@ from django.utils.dateparse import parse_date
 
 from kramar.activities.choices import TaskStatus
 from kramar.activities.models import Task
+from kramar.clients.models import Company
+from kramar.core import scopes
+from kramar.core.models import AuditEntry
 from kramar.sales import money
 from kramar.sales.choices import DealStatus, StageKind
 from kramar.sales.models import Deal, DealStageHistory, LostReason, Pipeline, Product, Stage
@@ -201,6 +204,25 @@ def deal_list(*, actor, filters: dict[str, Any] | None = None, sort: str = "-upd
     )
 
 
+def deals_company_visible(*, actor, deals: list[Deal]) -> list[Deal]:
+    """Mark on each deal whether the actor may see its company (`company_visible`): a deal's scope follows its
+    owner and team, so a deal you see may be with another team's client; then the company's name is not shown.
+    One query for the whole list (none when no deal has a company). Returns `deals`."""
+    visible = scopes.visible_ids(actor, Company, [d.company_id for d in deals])
+    for d in deals:
+        d.company_visible = d.company_id in visible
+    return deals
+
+
+def deal_audit_entries(*, deal: Deal) -> QuerySet[AuditEntry]:
+    """The deal's own audit entries, newest first (the caller fetched the deal with `deal_get`: its scope)."""
+    return (
+        AuditEntry.objects.filter(entity=Deal.scope_entity, object_id=deal.pk)
+        .select_related("actor")
+        .order_by("-created_at", "-id")
+    )
+
+
 def deal_stage_history(*, deal) -> QuerySet[DealStageHistory]:
     """The deal's stays in stages, oldest first (left_at NULL: the current one)."""
     return DealStageHistory.objects.filter(deal_id=deal.pk).select_related("stage", "actor").order_by("entered_at", "id")
@@ -246,7 +268,8 @@ def board(*, actor, pipeline, filters: dict[str, Any] | None = None, per_stage: 
     """One column per stage of `pipeline`: the first `per_stage` deals, how many there are, their total in the
     base currency (today's rates) and the total weighted by the stage's probability. Won and lost columns hold
     the deals closed in the last BOARD_CLOSED_DAYS days unless a close-date filter is given.
-    Queries: stages (1) + totals (2) + rates (1) + deals per stage (1 each) + tags of all shown deals (1).
+    Queries: stages (1) + totals (2) + rates (1) + deals per stage (1 each) + tags of all shown deals (1) + which
+    of their companies the actor may see (1; `company_visible` on each deal).
     Totals are summed per currency in SQL and converted here (no per-row rate look-up)."""
     stages = list(Stage.objects.filter(pipeline_id=pipeline.pk).order_by("position", "id"))
     base, closed_since = _board_deals(actor, pipeline, filters)
@@ -281,16 +304,18 @@ def board(*, actor, pipeline, filters: dict[str, Any] | None = None, per_stage: 
         columns.append(column)
     if shown:
         prefetch_related_objects(shown, "tags")
+        deals_company_visible(actor=actor, deals=shown)
     return columns
 
 
 def board_column_deals(*, actor, pipeline, stage, filters=None, offset: int = 0, limit: int = 30) -> list[Deal]:
     """More deals of one board column ("load more"), in the board's order and window."""
     base, closed_since = _board_deals(actor, pipeline, filters)
-    return list(
+    deals = list(
         deals_annotate(_column(base, stage, closed_since)).select_related("company", "owner", "currency", "stage")
         .prefetch_related("tags")[offset : offset + limit]
     )
+    return deals_company_visible(actor=actor, deals=deals)
 
 
 # ------------------------------------------------------------------------------------------ products

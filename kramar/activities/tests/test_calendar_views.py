@@ -367,3 +367,25 @@ def test_feed_of_a_deactivated_user_is_gone(client, rep_a):
 
     # when / then
     assert client.get(url).status_code == 404
+
+
+def test_feed_does_not_name_clients_and_deals_outside_its_owners_scope(client, rep_a, team_a, rep_b, team_b):
+    # given: rep_a's meetings, one with their own client, one with team B's client and deal (a director's doing)
+    from kramar.clients.tests.factories import CompanyFactory, ContactFactory
+    from kramar.sales.tests.factories import DealFactory
+
+    client.force_login(rep_a)
+    url = _create_feed(client)
+    client.logout()
+    now = timezone.now()
+    foreign = CompanyFactory(owner=rep_b, team=team_b, name="Кварц Львів")
+    TaskFactory(owner=rep_a, team=team_a, kind=Task.Kind.MEETING, title="Foreign", due_at=now + dt.timedelta(days=1),
+                company=foreign, contact=ContactFactory(owner=rep_b, team=team_b, last_name="Мельник"),
+                deal=DealFactory(owner=rep_b, team=team_b, title="Львівська угода"))
+    TaskFactory(owner=rep_a, team=team_a, kind=Task.Kind.MEETING, title="Ours", due_at=now + dt.timedelta(days=2),
+                company=CompanyFactory(owner=rep_a, team=team_a, name="Ромашка Київ"))
+    # when
+    body = client.get(url).content.decode("utf-8")
+    # then: the meetings, the visible client's name, none of team B's names
+    assert "Foreign" in body and "Ours" in body and "Ромашка Київ" in body
+    assert "Кварц" not in body and "Мельник" not in body and "Львівська" not in body

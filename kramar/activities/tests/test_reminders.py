@@ -2,6 +2,8 @@
 failed send is retried); never for a closed task."""
 
 import datetime as dt
+import email
+import email.policy
 import threading
 
 import pytest
@@ -140,3 +142,21 @@ def test_concurrent_runs_send_each_reminder_once(rep_a):
     assert sum(counts) == 20
     assert Notification.objects.count() == 20 and len(mail.outbox) == 20
     assert OutgoingEmail.objects.filter(status=OutgoingEmail.Status.SENT).count() == 20
+
+
+def test_a_reminder_names_only_the_linked_records_the_assignee_may_see(rep_a, team_a, rep_b, team_b):
+    # given: rep_a's reminder on their own contact and on team B's company and deal (a director's doing)
+    from kramar.clients.tests.factories import CompanyFactory, ContactFactory
+    from kramar.sales.tests.factories import DealFactory
+
+    _due(rep_a, team=team_a, title="Call", remind_by_email=True,
+         contact=ContactFactory(owner=rep_a, team=team_a, first_name="Олена", last_name="Петренко"),
+         company=CompanyFactory(owner=rep_b, team=team_b, name="Кварц Львів"),
+         deal=DealFactory(owner=rep_b, team=team_b, title="Львівська угода"))
+    # when
+    services.reminders_due_send()
+    # then: the e-mail as stored and sent
+    message = email.message_from_bytes(bytes(OutgoingEmail.objects.get().raw), policy=email.policy.default)
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    assert "Олена Петренко" in body
+    assert "Кварц" not in body and "Львівська" not in body

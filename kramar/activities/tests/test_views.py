@@ -10,9 +10,10 @@ from django.utils import timezone
 from kramar.activities import services
 from kramar.activities.models import Task
 from kramar.activities.tests.factories import TaskFactory
-from kramar.clients.tests.factories import ContactFactory
+from kramar.clients.tests.factories import CompanyFactory, ContactFactory
 from kramar.core.tests.factories import CustomFieldDefinitionFactory
 from kramar.history.models import Interaction
+from kramar.sales.tests.factories import DealFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -72,12 +73,13 @@ def test_list_filters_overdue_kind_and_due_range_and_htmx_partial(client_a, rep_
 
 
 def test_list_page_has_bounded_queries(client_a, rep_a, team_a, django_assert_max_num_queries):
-    # given: 60 tasks with clients
+    # given: 60 tasks with clients and deals
     for i in range(60):
         TaskFactory(owner=rep_a, team=team_a, contact=ContactFactory(owner=rep_a, team=team_a),
+                    company=CompanyFactory(owner=rep_a, team=team_a), deal=DealFactory(owner=rep_a, team=team_a),
                     due_at=timezone.now() + dt.timedelta(hours=i + 1))
-    # when / then
-    with django_assert_max_num_queries(12):
+    # when / then: + 3 for the visible contacts, companies and deals of the page
+    with django_assert_max_num_queries(12 + 3):
         response = client_a.get(reverse("activities:task-list"))
     assert response.status_code == 200
     assert response.content.count(b'data-task-status="open"') == 50
@@ -357,3 +359,88 @@ def test_other_team_gets_404_on_a_task_with_custom_values(client, rep_a, rep_b, 
     assert response.status_code == 404
     task.refresh_from_db()
     assert task.title == "Secret" and task.custom == {"topic": "Price"}
+
+
+def test_log_call_works_with_a_required_task_custom_field(client_a, rep_a, contact, task_fields):
+    # given: a required task field (topic) the quick form does not ask for
+    url = reverse("activities:task-log-call")
+    # when
+    response = client_a.post(url, {"contact": contact.pk, "outcome": "Will order"})
+    # then: the call is logged all the same (a quick record of what happened, not a planned task)
+    assert response.status_code == 302, response.content.decode()
+    task = Task.objects.get()
+    assert task.status == "done" and task.custom == {} and task.interaction.outcome == "Will order"
+
+
+def test_completing_from_the_card_does_not_need_the_required_custom_fields(client_a, rep_a, contact):
+    # given: a call planned before a required task field was defined
+    task = TaskFactory(owner=rep_a, kind="call", contact=contact)
+    _task_field("topic", "Topic", required=True)
+    # when
+    response = client_a.post(reverse("activities:task-complete", args=[task.pk]),
+                             {"outcome": "Reached", "version": task.version})
+    # then
+    assert response.status_code == 302
+    task.refresh_from_db()
+    assert task.status == "done" and task.interaction_id
+
+
+# ----------------------------------------------------------------------------------------- linked records outside
+# the reader's scope
+
+
+@pytest.fixture
+def foreign_task(director, rep_a, team_a, rep_b, team_b):
+    """A call a director gave rep_a (team A) on team B's contact, company and deal."""
+    company = CompanyFactory(owner=rep_b, team=team_b, name="Кварц")
+    contact = ContactFactory(owner=rep_b, team=team_b, first_name="Іван", last_name="Мельник",
+                             primary_company=company)
+    deal = DealFactory(owner=rep_b, team=team_b, company=company, title="Кварц: ліцензії")
+    return services.task_create(actor=director, data={
+        "kind": "call", "title": "Call Іван", "owner_id": rep_a.pk, "team_id": team_a.pk,
+        "contact_id": contact.pk, "company_id": company.pk, "deal_id": deal.pk,
+    })
+
+
+def test_task_pages_do_not_name_linked_records_outside_the_readers_scope(client_a, foreign_task, director, client):
+    # when
+    listed = client_a.get(reverse("activities:task-list")).content.decode()
+    detail = client_a.get(reverse("activities:task-detail", args=[foreign_task.pk])).content.decode()
+    # then: the task, but neither the names nor links of team B's records
+    assert "Call Іван" in listed and "Call Іван" in detail
+    for html in (listed, detail):
+        assert "Мельник" not in html and "Кварц" not in html
+        assert reverse("clients:contact-detail", args=[foreign_task.contact_id]) not in html
+    assert "a contact outside your scope" in listed and "a deal outside your scope" in listed
+    assert detail.count("(outside your scope)") == 3
+    # and the director sees them
+    client.force_login(director)
+    seen = client.get(reverse("activities:task-detail", args=[foreign_task.pk])).content.decode()
+    assert "Іван Мельник" in seen and "Кварц: ліцензії" in seen
+
+
+def test_assignee_completes_a_call_on_a_client_outside_their_scope_from_the_list(client_a, rep_a, foreign_task):
+    # when: completed through the row's partial (HTMX)
+    url = reverse("activities:task-complete", args=[foreign_task.pk])
+    response = client_a.post(url, {"outcome": "Interested", "version": foreign_task.version}, **HTMX)
+    # then: logged on the task's client by rep_a; the row comes back without the client's name
+    html = response.content.decode()
+    assert 'data-task-status="done"' in html and "Мельник" not in html
+    interaction = Interaction.objects.get()
+    assert interaction.contact_id == foreign_task.contact_id and interaction.user_id == rep_a.pk
+    assert interaction.deal_id == foreign_task.deal_id
+
+
+def test_editing_a_task_keeps_links_the_editor_may_not_see(client_a, foreign_task):
+    # when: the edit form sends the task's links back unchanged
+    response = client_a.post(reverse("activities:task-edit", args=[foreign_task.pk]), {
+        "kind": "call", "title": "Call Іван today", "priority": "normal", "version": foreign_task.version,
+        "contact": foreign_task.contact_id, "company": foreign_task.company_id, "deal": foreign_task.deal_id,
+    })
+    # then: saved, links kept
+    assert response.status_code == 302, response.content.decode()
+    task = Task.objects.get(pk=foreign_task.pk)
+    assert task.title == "Call Іван today"
+    assert (task.contact_id, task.company_id, task.deal_id) == (
+        foreign_task.contact_id, foreign_task.company_id, foreign_task.deal_id
+    )

@@ -11,6 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from kramar.accounts.tests.factories import UserFactory
 from kramar.activities.tests.factories import TaskFactory
 from kramar.clients.tests.factories import CompanyFactory, ContactFactory
 from kramar.core.models import AuditEntry, Tag
@@ -27,6 +28,7 @@ from kramar.sales.models import (
 from kramar.sales.tests.factories import (
     ChecklistItemFactory,
     CurrencyFactory,
+    DealContactFactory,
     DealFactory,
     ExchangeRateFactory,
     LostReasonFactory,
@@ -189,6 +191,50 @@ def test_lists_show_only_deals_in_scope(rep_a, rep_b, team_b, deal_a, pipeline):
     # then
     assert ids_a == [deal_a.pk]
     assert ids_b == [own_b.pk]
+
+
+def test_a_deals_company_and_contacts_outside_the_readers_scope_show_only_their_id(
+    rep_a, team_a, rep_b, team_b, pipeline
+):
+    # given: rep_b's deal (team B) with team A's company and contact, and one of team B's contacts
+    company = CompanyFactory(owner=rep_a, team=team_a, name="Кварц")
+    hidden = ContactFactory(owner=rep_a, team=team_a, first_name="Олена", last_name="Петренко")
+    own = ContactFactory(owner=rep_b, team=team_b, first_name="Іван", last_name="Мельник")
+    deal = DealFactory(owner=rep_b, team=team_b, pipeline=pipeline, company=company)
+    DealContactFactory(deal=deal, contact=hidden, is_primary=True)
+    DealContactFactory(deal=deal, contact=own)
+    api_b = ApiClient(rep_b)
+    # when
+    item = api_b.get("/deals/").json()["items"][0]
+    detail = api_b.get(f"/deals/{deal.pk}").json()
+    # then: the ids, not the names, of what rep_b may not see; the names of what they may
+    assert item["company"] == {"id": company.pk, "name": None} and detail["company"] == item["company"]
+    assert [(c["id"], c["name"]) for c in detail["contacts"]] == [(hidden.pk, None), (own.pk, "Іван Мельник")]
+    assert "Кварц" not in str(detail) and "Петренко" not in str(detail)
+    # and a director sees them all
+    seen = ApiClient(UserFactory(role="Sales director")).get(f"/deals/{deal.pk}").json()
+    assert seen["company"]["name"] == "Кварц" and seen["contacts"][0]["name"] == "Олена Петренко"
+
+
+def test_a_deals_audit_trail_in_its_scope(rep_a, rep_a2, rep_b, deal_a):
+    # given: two changes through the API
+    api = ApiClient(rep_a)
+    api.patch(f"/deals/{deal_a.pk}", {"title": "Друга назва"})
+    api.patch(f"/deals/{deal_a.pk}", {"title": "Третя назва"})
+    # when
+    response = api.get(f"/deals/{deal_a.pk}/audit", {"limit": 1})
+    # then: newest first, field-level changes, a page at a time
+    assert response.status_code == 200
+    body = response.json()
+    assert body["items"][0]["changes"]["title"] == ["Друга назва", "Третя назва"] and body["next_cursor"]
+    assert body["items"][0]["source"] == "api" and body["items"][0]["entity"] == "deal"
+    rest = api.get(f"/deals/{deal_a.pk}/audit", {"cursor": body["next_cursor"]}).json()["items"]
+    assert [e["changes"]["title"][1] for e in rest] == ["Друга назва"]
+    # and a teammate reads it, another team's rep gets 404
+    assert ApiClient(rep_a2).get(f"/deals/{deal_a.pk}/audit").status_code == 200
+    outside = ApiClient(rep_b).get(f"/deals/{deal_a.pk}/audit")
+    assert outside.status_code == 404
+    problem_fields(outside)
 
 
 # ----------------------------------------------------------------------------------------- CRUD and versions
@@ -680,15 +726,15 @@ def test_deal_page_has_a_bounded_number_of_queries(rep_a, team_a, pipeline, djan
         deal.tags.add(tag)
         TaskFactory(owner=rep_a, deal=deal)
     api = ApiClient(rep_a)
-    # when
-    with django_assert_max_num_queries(8):
+    # when: + 1 for the visible companies of the page
+    with django_assert_max_num_queries(8 + 1):
         response = api.get("/deals/")
     small, small_body = _count_queries(api, {"limit": 5})
     large, large_body = _count_queries(api, {"limit": 60})
     # then
     items = response.json()["items"]
     assert len(items) == 50 and response.json()["next_cursor"]
-    assert all(i["company"] and i["owner"] and i["stage"]["name"] and i["tags"] == ["vip"] for i in items)
+    assert all(i["company"]["name"] and i["owner"] and i["stage"]["name"] and i["tags"] == ["vip"] for i in items)
     assert len(small_body["items"]) == 5 and len(large_body["items"]) == 60
     assert small == large
 
@@ -849,7 +895,7 @@ def test_openapi_lists_the_sales_operations(rep_a):
         "pipeline_list", "pipeline_get", "stage_get", "deal_list", "deal_create", "deal_get", "deal_update",
         "deal_delete", "deal_move", "deal_lines_set", "deal_checklist_toggle", "deal_history", "product_list",
         "product_create", "product_get", "product_update", "lost_reason_list", "currency_list",
-        "exchange_rate_list", "exchange_rate_set", "target_list", "target_set",
+        "exchange_rate_list", "exchange_rate_set", "target_list", "target_set", "deal_audit",
     } <= ops
 
 
@@ -870,6 +916,7 @@ def test_real_sales_responses_match_the_openapi_document(rep_a, deal_a, stages):
         ("/api/v1/deals/{deal_id}", "get", api.get(f"/deals/{deal_a.pk}")),
         ("/api/v1/deals/{deal_id}/move", "post", api.post(f"/deals/{deal_a.pk}/move", {"stage_id": stages["Won"].pk})),
         ("/api/v1/deals/{deal_id}/history", "get", api.get(f"/deals/{deal_a.pk}/history")),
+        ("/api/v1/deals/{deal_id}/audit", "get", api.get(f"/deals/{deal_a.pk}/audit")),
         ("/api/v1/pipelines/", "get", api.get("/pipelines/")),
         ("/api/v1/products/", "get", api.get("/products/")),
         ("/api/v1/currencies/", "get", api.get("/currencies/")),

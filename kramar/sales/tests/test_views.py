@@ -185,10 +185,34 @@ def test_board_query_count_does_not_grow_with_deals(
         stage = list(pipeline.stages.all())[i % 2]
         _deal(pipeline, rep_a, team_a, stage=stage, company=CompanyFactory(owner=rep_a, team=team_a))
     url = reverse("sales:board", args=[pipeline.pk])
-    # when / then
-    with django_assert_max_num_queries(20):
+    # when / then: + 1 for the visible companies of the cards
+    with django_assert_max_num_queries(20 + 1):
         response = as_rep_a.get(url)
     assert response.status_code == 200
+
+
+def test_board_list_and_moved_card_do_not_name_a_company_outside_the_readers_scope(
+    as_rep_a, pipeline, stages, rep_a, team_a, rep_b, team_b
+):
+    # given: rep_a's deals, one with team B's company, one with their own (the newest, first on the board)
+    for i in range(31):  # enough for a second board page ("load more")
+        _deal(pipeline, rep_a, team_a, title=f"Filler {i:02d}")
+    _deal(pipeline, rep_a, team_a, title="With our client", company=CompanyFactory(owner=rep_a, team=team_a,
+                                                                                     name="Ромашка Київ"))
+    foreign = _deal(pipeline, rep_a, team_a, title="With Lviv's client", expected_close_date=dt.date(2031, 1, 1),
+                    company=CompanyFactory(owner=rep_b, team=team_b, name="Кварц Львів"))
+    # when
+    board = as_rep_a.get(reverse("sales:board", args=[pipeline.pk])).content.decode()
+    listed = as_rep_a.get(reverse("sales:deal-list")).content.decode()
+    more = as_rep_a.get(reverse("sales:board-column", args=[pipeline.pk, stages["Lead"].pk]), {"offset": 0},
+                        **HTMX).content.decode()
+    moved = _move(as_rep_a, foreign, stages["Proposal"]).json()
+    # then: the deal is there, its company's name is not; the visible company's name is
+    for html in (board, listed, more, moved["card"]):
+        assert "With Lviv&#x27;s client" in html and "Кварц Львів" not in html
+    for html in (board, listed):
+        assert "Ромашка Київ" in html
+    assert "a company outside your scope" in board and "(outside your scope)" in listed
 
 
 def test_board_load_more_returns_the_next_cards_of_a_column(as_rep_a, pipeline, stages, rep_a, team_a):
@@ -327,8 +351,8 @@ def test_list_query_count_does_not_grow_with_deals(
     for _ in range(30):
         deal = _deal(pipeline, rep_a, team_a, company=CompanyFactory(owner=rep_a, team=team_a))
         deal.tags.add(Tag.objects.get_or_create(name="t")[0])
-    # when / then
-    with django_assert_max_num_queries(16):
+    # when / then: + 1 for the visible companies of the page
+    with django_assert_max_num_queries(16 + 1):
         response = as_rep_a.get(reverse("sales:deal-list"))
     assert len(response.context["page"].rows) >= 30
 

@@ -54,6 +54,7 @@ def _list_context(request, params: QueryDict) -> dict[str, Any]:
         number = 1
     qs = selectors.deal_list(actor=request.user, filters=filters, sort=sort).prefetch_related("tags")
     page = capped_page(qs, number)
+    selectors.deals_company_visible(actor=request.user, deals=page.rows)
     base = reverse("sales:deal-list")
     sort_links = {}
     for key in SORTS:
@@ -263,6 +264,7 @@ def deal_stage(request, pk: int):
         return _stage_error(request, deal, status=exc.status, message=exc.message, code=exc.code)
     text = _("Moved to “%(stage)s”.") % {"stage": deal.stage.name}
     if "application/json" in request.headers.get("Accept", ""):
+        selectors.deals_company_visible(actor=request.user, deals=[deal])
         card = render_to_string("sales/_deal_card.html", {"deal": deal, "base_currency": money.base_currency()}, request)
         return JsonResponse(
             {"ok": True, "message": text, "id": deal.pk, "version": deal.version, "stage_id": deal.stage_id,
