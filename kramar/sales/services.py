@@ -276,11 +276,20 @@ def _clean_money_fields(data, values, errors) -> None:
             errors["expected_close_date"] = [str(exc)]
 
 
-def _clean_clients(actor, data, values, errors) -> list[Contact] | None:
+def _clean_clients(actor, data, values, errors, *, deal: Deal | None = None) -> list[Contact] | None:
+    """The company and contacts of a deal, each one the actor may see. On an edit, links to clients the actor
+    cannot see stay as they are (an editor cannot judge or even see them, and a form cannot show them): an
+    empty company keeps an invisible current one, the same id keeps it, and invisible linked contacts are kept
+    beside the ones sent."""
+    hidden_company = (
+        deal is not None and deal.company_id is not None
+        and not Company.objects.visible_to(actor, "view").filter(pk=deal.company_id).exists()
+    )
     if "company_id" in data:
         pk = data["company_id"]
-        if pk in (None, ""):
-            values["company"] = None
+        if pk in (None, "") or (hidden_company and _id(pk) == deal.company_id):
+            if not hidden_company:
+                values["company"] = None
         else:
             company = Company.objects.visible_to(actor, "view").filter(pk=_id(pk)).first() if _id(pk) else None
             if company is None:
@@ -298,12 +307,21 @@ def _clean_clients(actor, data, values, errors) -> list[Contact] | None:
         errors["contact_ids"] = [_("must be a list of contact ids")]
         return None
     ids = list(dict.fromkeys(ids))
+    hidden: list[Contact] = []
+    if deal is not None:
+        linked = list(deal.contact_links.order_by("-is_primary", "id").values_list("contact_id", flat=True))
+        visible = set(Contact.objects.visible_to(actor, "view").filter(pk__in=linked).values_list("pk", flat=True))
+        hidden = list(Contact.objects.filter(pk__in=[i for i in linked if i not in visible]))
+        ids = [i for i in ids if i not in {c.pk for c in hidden}]
     found = {c.pk: c for c in Contact.objects.visible_to(actor, "view").filter(pk__in=ids)}
     missing = [i for i in ids if i not in found]
     if missing:
         errors["contact_ids"] = [_("no such contact: %(ids)s") % {"ids": ", ".join(map(str, missing))}]
         return None
-    return [found[i] for i in ids]
+    chosen = [found[i] for i in ids]
+    if hidden and hidden[0].pk == linked[0]:  # an invisible primary contact stays the primary one
+        return [hidden[0], *chosen, *hidden[1:]]
+    return chosen + hidden
 
 
 def _clean_pipeline_stage(data, values, errors) -> None:
@@ -360,7 +378,7 @@ def _deal_input(actor, data: dict[str, Any], *, deal: Deal | None):
         values["currency"] = Currency.objects.filter(pk=base_currency()).first()
         if values["currency"] is None:
             errors["currency"] = [_("unknown currency: %(code)s") % {"code": base_currency()}]
-    contacts = _clean_clients(actor, data, values, errors)
+    contacts = _clean_clients(actor, data, values, errors, deal=deal)
     if deal is None:
         _clean_pipeline_stage(data, values, errors)
     else:

@@ -402,6 +402,28 @@ def test_no_note_for_a_deal_without_a_client(rep_a, pipeline):
 # ------------------------------------------------------------------------------------------ update, lines, delete
 
 
+def test_editing_a_deal_keeps_links_to_clients_the_editor_cannot_see(rep_a, rep_b, team_b, pipeline):
+    # given: rep_a's deal linked (by someone who could) to a company and a contact of another team
+    deal = _ready_deal(pipeline, rep_a)
+    their_company = CompanyFactory(owner=rep_b, team=team_b)
+    their_contact = ContactFactory(owner=rep_b, team=team_b)
+    mine = ContactFactory(owner=rep_a, team=deal.team)
+    Deal.objects.filter(pk=deal.pk).update(company=their_company)
+    services._contacts_apply(deal, [their_contact, mine])
+    deal.refresh_from_db()
+    # when: rep_a saves what their form can show: no company, only their own contact
+    deal = deal_update(actor=rep_a, deal=deal, data={"company_id": None, "contact_ids": [mine.pk], "amount": "1"})
+    # then: the invisible links stay, the invisible primary contact stays primary
+    deal.refresh_from_db()
+    assert deal.company_id == their_company.pk
+    links = list(deal.contact_links.order_by("-is_primary", "id").values_list("contact_id", "is_primary"))
+    assert links == [(their_contact.pk, True), (mine.pk, False)]
+    # and naming another company the editor may see does replace it
+    ours = CompanyFactory(owner=rep_a, team=deal.team)
+    deal = deal_update(actor=rep_a, deal=deal, data={"company_id": ours.pk})
+    assert deal.company_id == ours.pk
+
+
 def test_deal_update_audits_the_diff_and_refuses_stale_versions_and_stage_changes(rep_a, pipeline):
     # given
     deal = _ready_deal(pipeline, rep_a)

@@ -550,6 +550,21 @@ def test_edit_with_a_stale_version_shows_the_conflict(as_rep_a, pipeline, rep_a,
     assert Deal.objects.get(pk=deal.pk).title == "Mine"
 
 
+def test_edit_form_keeps_a_company_the_editor_cannot_see(as_rep_a, pipeline, rep_a, team_a, rep_b, team_b):
+    # given: rep_a's deal linked to another team's company
+    theirs = CompanyFactory(name="ТОВ Чужа", owner=rep_b, team=team_b)
+    deal = _deal(pipeline, rep_a, team_a, title="Roof", company=theirs)
+    url = reverse("sales:deal-edit", args=[deal.pk])
+    # when: the form opens and is saved as it comes (the empty company radio is the checked one)
+    page = as_rep_a.get(url).content.decode()
+    saved = as_rep_a.post(url, {**_deal_post(pipeline, title="Roof 2"), "company": "", "version": deal.version})
+    # then: the page neither names the company nor pretends there is none, and saving keeps the link
+    assert "ТОВ Чужа" not in page and "Keep the company outside your scope" in page and "hidden-links" in page
+    assert saved.status_code == 302
+    deal.refresh_from_db()
+    assert deal.title == "Roof 2" and deal.company_id == theirs.pk
+
+
 # ----------------------------------------------------------------------------------------- custom fields
 
 

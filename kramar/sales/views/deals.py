@@ -361,6 +361,7 @@ def _deal_form(request, *, deal=None):
         raise PermissionDenied
     if editing and not scopes.record_allowed(request.user, deal, "change"):
         raise PermissionDenied
+    hidden_links = hidden_company = False
     if request.method == "POST":
         pinned = {"pipeline": deal.pipeline_id} if editing else None  # a disabled field keeps its initial
         form = DealForm(request.POST, initial=pinned, editing=editing)
@@ -397,6 +398,7 @@ def _deal_form(request, *, deal=None):
         company = deal.company if deal.company_id else None
         if company and not Company.objects.visible_to(request.user, "view").filter(pk=company.pk).exists():
             company = None
+            hidden_links = hidden_company = True  # kept on save (the service keeps links the editor cannot see)
         contacts = list(
             Contact.objects.visible_to(request.user, "view").filter(deal_links__deal=deal)[:RELATED_LIMIT]
         )
@@ -412,6 +414,8 @@ def _deal_form(request, *, deal=None):
         "deal": deal,
         "picked_company": company,
         "picked_contacts": contacts,
+        "hidden_links": hidden_links or (editing and deal.contact_links.count() > len(contacts)),
+        "hidden_company": hidden_company,
         "tag_names": tag_names(),
         "nav": "deals",
     }
