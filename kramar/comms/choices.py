@@ -54,3 +54,4 @@ class AssignmentStatus(models.TextChoices):
     DECLINED = "declined", _("Declined")
     EXPIRED = "expired", _("Not accepted in time")
     TRANSFERRED = "transferred", _("Transferred")
+    WAITING = "waiting", _("Waiting in the queue")  # nobody eligible: the reason says why

@@ -85,6 +85,9 @@ class Queue(models.Model):
                                          verbose_name=_("supervisors"))
     active = models.BooleanField(_("active"), default=True)
     position = models.PositiveSmallIntegerField(_("position"), default=0)
+    # the skills strategy: every agent offered a conversation of this queue has these (e.g. ["product:1c"])
+    skills = models.JSONField(_("required skills"), default=list, blank=True,
+                              help_text=_('Skills an agent needs for this queue, e.g. ["product:1c"].'))
 
     class Meta:
         ordering = ["position", "name"]
@@ -124,6 +127,8 @@ class RoutingRule(models.Model):
     conditions = models.JSONField(_("conditions"), default=list, blank=True)
     queue = models.ForeignKey(Queue, verbose_name=_("queue"), on_delete=models.CASCADE, related_name="rules")
     priority = models.PositiveSmallIntegerField(_("priority"), choices=Priority.choices, default=Priority.NORMAL)
+    skills = models.JSONField(_("required skills"), default=list, blank=True,
+                              help_text=_('Skills an agent needs for what this rule matches, e.g. ["product:1c"].'))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -255,6 +260,9 @@ class Conversation(ScopedRecord):
     language = models.CharField(_("language"), max_length=8, blank=True)
     queue = models.ForeignKey(Queue, verbose_name=_("queue"), null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="conversations")
+    # the routing rule that chose the queue (its skills apply when the conversation is offered again)
+    rule = models.ForeignKey(RoutingRule, verbose_name=_("routing rule"), null=True, blank=True,
+                             on_delete=models.SET_NULL, related_name="+")
     opened_at = models.DateTimeField(_("opened"), default=timezone.now)
     last_message_at = models.DateTimeField(_("last message"), default=timezone.now)
     last_inbound_at = models.DateTimeField(null=True, blank=True)

@@ -212,3 +212,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("KRAMAR_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# Communication Center: an online agent without a heartbeat for this long becomes away
+KRAMAR_PRESENCE_AWAY_MINUTES = int(env("KRAMAR_PRESENCE_AWAY_MINUTES", "10") or 10)

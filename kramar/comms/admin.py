@@ -1,0 +1,164 @@
+"""Django admin for the Communication Center's configuration (channels, queues with members and SLA targets,
+routing rules, business hours with holidays, agents, load weights) and read-mostly views of conversations, the
+assignment log and the unprocessed items. Agents work conversations in the inbox, where scopes and the routing
+services apply; here conversations are looked at, not edited."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from kramar.comms.models import (
+    AgentProfile,
+    Assignment,
+    BusinessHours,
+    Channel,
+    Conversation,
+    Holiday,
+    InboundFailure,
+    LoadWeight,
+    Message,
+    Queue,
+    QueueMember,
+    RoutingRule,
+    SlaPolicy,
+)
+from kramar.comms.routing_rules import rules_validate
+
+
+class HolidayInline(admin.TabularInline):
+    model = Holiday
+    extra = 1
+
+
+@admin.register(BusinessHours)
+class BusinessHoursAdmin(admin.ModelAdmin):
+    list_display = ["name", "time_zone"]
+    search_fields = ["name"]
+    inlines = [HolidayInline]
+
+
+class QueueMemberInline(admin.TabularInline):
+    model = QueueMember
+    extra = 1
+    autocomplete_fields = ["user"]
+    readonly_fields = ["last_assigned_at"]
+
+
+class SlaPolicyInline(admin.TabularInline):
+    model = SlaPolicy
+    extra = 1
+
+
+@admin.register(Queue)
+class QueueAdmin(admin.ModelAdmin):
+    list_display = ["name", "strategy", "accept_minutes", "max_waiting", "overflow_queue", "business_hours",
+                    "active", "position"]
+    list_filter = ["active", "strategy"]
+    list_editable = ["position"]
+    search_fields = ["name"]
+    filter_horizontal = ["supervisors"]
+    inlines = [QueueMemberInline, SlaPolicyInline]
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    list_display = ["position", "name", "queue", "priority", "active", "updated_at"]
+    list_display_links = ["name"]
+    list_editable = ["position", "active"]
+    list_filter = ["active", "queue", "priority"]
+    search_fields = ["name"]
+
+    def save_model(self, request, obj, form, change):
+        problems = rules_validate(obj.conditions)
+        for problem in problems:
+            self.message_user(request, problem, messages.WARNING)
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(AgentProfile)
+class AgentProfileAdmin(admin.ModelAdmin):
+    list_display = ["user", "presence", "presence_changed_at", "last_seen_at", "capacity"]
+    list_filter = ["presence"]
+    search_fields = ["user__username", "user__first_name", "user__last_name"]
+    autocomplete_fields = ["user"]
+    readonly_fields = ["presence_changed_at", "last_seen_at"]
+
+
+@admin.register(LoadWeight)
+class LoadWeightAdmin(admin.ModelAdmin):
+    list_display = ["channel_kind", "weight"]
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "address", "queue", "active", "last_polled_at", "error_count"]
+    list_filter = ["kind", "active"]
+    search_fields = ["name", "address"]
+    readonly_fields = ["cursor", "last_polled_at", "last_error", "error_count", "next_attempt_at"]
+
+
+class AssignmentInline(admin.TabularInline):
+    model = Assignment
+    fk_name = "conversation"
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "status", "queue", "user", "decided_by", "expires_at", "accepted_at", "reason"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "kind", "status", "priority", "queue", "owner", "opened_at", "first_response_due",
+                    "sla_breached_at"]
+    list_filter = ["status", "kind", "priority", "queue"]
+    search_fields = ["subject", "thread_key"]
+    list_select_related = ["queue", "owner"]
+    raw_id_fields = ["contact", "company", "owner", "channel", "rule"]
+    readonly_fields = ["opened_at", "last_message_at", "last_inbound_at", "first_response_at", "closed_at",
+                       "first_response_due", "resolution_due", "sla_warned_at", "sla_breached_at"]
+    inlines = [AssignmentInline]
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "direction", "channel", "from_address", "sent_at", "is_auto_reply", "is_bounce"]
+    list_filter = ["direction", "is_auto_reply", "is_bounce", "channel"]
+    search_fields = ["subject", "from_address", "external_id"]
+    raw_id_fields = ["conversation", "author", "interaction", "outgoing"]
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "conversation", "status", "queue", "user", "decided_by", "expires_at"]
+    list_filter = ["status", "queue"]
+    search_fields = ["reason"]
+    list_select_related = ["conversation", "queue", "user", "decided_by"]
+    readonly_fields = ["conversation", "queue", "user", "status", "reason", "decided_by", "created_at",
+                       "expires_at", "accepted_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(InboundFailure)
+class InboundFailureAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "channel", "source_ref", "short_error", "resolved_at"]
+    list_filter = ["channel", ("resolved_at", admin.EmptyFieldListFilter)]
+    readonly_fields = ["channel", "source_ref", "raw", "error", "created_at", "message"]
+    actions = ["mark_resolved"]
+
+    @admin.display(description=_("reason"))
+    def short_error(self, obj):
+        return obj.error[:120]
+
+    @admin.action(description=_("Mark as resolved"))
+    def mark_resolved(self, request, queryset):
+        from django.utils import timezone
+
+        n = queryset.filter(resolved_at__isnull=True).update(resolved_at=timezone.now())
+        self.message_user(request, ngettext("%(n)d item resolved.", "%(n)d items resolved.", n) % {"n": n})
