@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpResponse, QueryDict
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -27,22 +27,10 @@ from kramar.core import scopes
 from kramar.core.customfields import custom_values_display
 from kramar.core.errors import DomainError, ValidationFailed, VersionConflict
 from kramar.core.pagination import capped_page
+from kramar.core.pagination import query_string as _query
 
 ROW_TARGET = re.compile(r"^#[A-Za-z][\w-]{0,100}$")
 UI_SORTS = ("due", "-due", "priority", "-priority", "title", "-title", "updated", "-updated")
-
-
-def _query(params: QueryDict, **changes) -> str:
-    q = params.copy()
-    for key, value in changes.items():
-        if value in (None, ""):
-            q.pop(key, None)
-        else:
-            q[key] = str(value)
-    for key in [k for k, v in q.items() if v == ""]:
-        q.pop(key)
-    encoded = q.urlencode()
-    return f"?{encoded}" if encoded else "?"
 
 
 def _wants_partial(request) -> bool:

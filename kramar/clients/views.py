@@ -26,6 +26,7 @@ from kramar.core.customfields import custom_values_display
 from kramar.core.errors import ValidationFailed, VersionConflict
 from kramar.core.models import Tag
 from kramar.core.pagination import capped_page
+from kramar.core.pagination import query_string as _query
 
 RELATED_LIMIT = 50
 
@@ -55,19 +56,6 @@ LISTS: dict[str, dict[str, Any]] = {
         "nav": "companies",
     },
 }
-
-
-def _query(params: QueryDict, **changes) -> str:
-    q = params.copy()
-    for key, value in changes.items():
-        if value in (None, ""):
-            q.pop(key, None)
-        else:
-            q[key] = str(value)
-    for key in [k for k, v in q.items() if v == ""]:
-        q.pop(key)
-    encoded = q.urlencode()
-    return f"?{encoded}" if encoded else "?"
 
 
 def _list_context(request, entity: str, params: QueryDict) -> dict[str, Any]:

@@ -51,3 +51,18 @@ def capped_page(qs, number: int, *, page_size: int | None = None, cap: int | Non
     return ListPage(
         rows=rows, number=number, has_next=has_next, total=min(total, cap), capped=total > cap, page_size=page_size
     )
+
+
+def query_string(params, *, empty: str = "?", **changes) -> str:
+    """The query string of `params` (a QueryDict) with `changes` applied: None or "" removes a key, and keys left
+    empty are dropped. `empty` is what an empty result reads as ("?" keeps a link's target a query)."""
+    q = params.copy()
+    for key, value in changes.items():
+        if value in (None, ""):
+            q.pop(key, None)
+        else:
+            q[key] = str(value)
+    for key in [k for k, v in q.items() if v == ""]:
+        q.pop(key)
+    encoded = q.urlencode()
+    return f"?{encoded}" if encoded else empty

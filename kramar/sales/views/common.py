@@ -6,6 +6,7 @@ from django.http import HttpRequest, QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from kramar.core.models import Tag
+from kramar.core.pagination import query_string
 
 CONFLICT_MESSAGE = _(
     "This deal was changed by someone else since you opened it. Reload it and apply your change again."
@@ -18,17 +19,8 @@ def wants_partial(request: HttpRequest) -> bool:
 
 
 def query(params: QueryDict, **changes) -> str:
-    """The query string of `params` with `changes` applied (None or "" removes a key)."""
-    q = params.copy()
-    for key, value in changes.items():
-        if value in (None, ""):
-            q.pop(key, None)
-        else:
-            q[key] = str(value)
-    for key in [k for k, v in q.items() if v == ""]:
-        q.pop(key)
-    encoded = q.urlencode()
-    return f"?{encoded}" if encoded else ""
+    """The query string of `params` with `changes` applied (None or "" removes a key); "" when empty."""
+    return query_string(params, empty="", **changes)
 
 
 def tag_names() -> list[str]:
