@@ -301,3 +301,35 @@ def postgres_database_ensure(url: str) -> None:
         exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             admin.execute(f'CREATE DATABASE "{name}"')
+
+
+def django_setup(sqlite_default: str, data_dir: str) -> None:
+    """Point Kramar at the benchmark's database (DATABASE_URL, else `sqlite_default`) and data folder, with the
+    production settings and DEBUG off; create the PostgreSQL database when missing; set Django up."""
+    os.environ.setdefault("DATABASE_URL", sqlite_default)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "kramar.config.settings.base"
+    os.environ.setdefault("KRAMAR_DEBUG", "0")
+    os.environ.setdefault("KRAMAR_DATA_DIR", data_dir)
+    url = os.environ["DATABASE_URL"]
+    if url.startswith(("postgres://", "postgresql://")):
+        postgres_database_ensure(url)
+    import django
+
+    django.setup()
+
+
+def database_describe() -> str:
+    """One line naming the database engine, its version and (PostgreSQL) shared_buffers as configured."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SHOW server_version")
+            version = cur.fetchone()[0]
+            cur.execute("SHOW shared_buffers")
+            buffers = cur.fetchone()[0]
+        return f"PostgreSQL {version} db={connection.settings_dict['NAME']} shared_buffers={buffers} (as configured)"
+    import sqlite3
+
+    conn_max_age = connection.settings_dict.get("CONN_MAX_AGE", 0)
+    return f"SQLite {sqlite3.sqlite_version} file={connection.settings_dict['NAME']} (WAL, CONN_MAX_AGE={conn_max_age})"

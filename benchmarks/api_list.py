@@ -40,6 +40,7 @@ from benchmarks._common import (  # noqa: E402
     PYTHON,
     REPO_ROOT,
     LoadResult,
+    database_describe,
     http_get,
     median,
     postgres_database_ensure,
@@ -164,22 +165,6 @@ def configure_environment(args: argparse.Namespace) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     return env
-
-
-def database_describe() -> str:
-    from django.db import connection
-
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cur:
-            cur.execute("SHOW server_version")
-            version = cur.fetchone()[0]
-            cur.execute("SHOW shared_buffers")
-            buffers = cur.fetchone()[0]
-        return f"PostgreSQL {version} db={connection.settings_dict['NAME']} shared_buffers={buffers} (left as configured)"
-    import sqlite3
-
-    conn_max_age = connection.settings_dict.get("CONN_MAX_AGE", 0)
-    return f"SQLite {sqlite3.sqlite_version} file={connection.settings_dict['NAME']} (WAL, CONN_MAX_AGE={conn_max_age})"
 
 
 def database_recreate() -> None:

@@ -45,7 +45,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import postgres_database_ensure, table  # noqa: E402
+from benchmarks._common import database_describe, postgres_database_ensure, table  # noqa: E402
 
 SQLITE_DEFAULT = "sqlite:////tmp/kramar_bench_mail.sqlite3"
 DATA_DIR_DEFAULT = "/tmp/kramar_bench_mail_data"
@@ -119,19 +119,6 @@ def _postgres_drop(url: str) -> None:
                             autocommit=True)
     with admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{cfg["NAME"]}"')
-
-
-def database_describe() -> str:
-    from django.db import connection
-
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cur:
-            cur.execute("SHOW server_version")
-            version = cur.fetchone()[0]
-        return f"PostgreSQL {version} db={connection.settings_dict['NAME']}"
-    import sqlite3
-
-    return f"SQLite {sqlite3.sqlite_version} file={connection.settings_dict['NAME']} (WAL)"
 
 
 def database_sizes() -> tuple[str, list[tuple[str, str]]]:

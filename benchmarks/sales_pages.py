@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import percentile, postgres_database_ensure, table  # noqa: E402
+from benchmarks._common import database_describe, percentile, postgres_database_ensure, table  # noqa: E402
 
 SQLITE_DEFAULT = "sqlite:////tmp/kramar_bench_sales.sqlite3"
 TARGET_MS = 200.0
@@ -73,21 +73,6 @@ def django_setup() -> None:
     import django
 
     django.setup()
-
-
-def database_describe() -> str:
-    from django.db import connection
-
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cur:
-            cur.execute("SHOW server_version")
-            version = cur.fetchone()[0]
-            cur.execute("SHOW shared_buffers")
-            buffers = cur.fetchone()[0]
-        return f"PostgreSQL {version} db={connection.settings_dict['NAME']} shared_buffers={buffers} (as configured)"
-    import sqlite3
-
-    return f"SQLite {sqlite3.sqlite_version} file={connection.settings_dict['NAME']} (WAL)"
 
 
 def sizes() -> dict[str, int]:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import random
 import sys
 import time
@@ -32,7 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import percentile, postgres_database_ensure, table  # noqa: E402
+from benchmarks._common import database_describe, percentile, table  # noqa: E402
+from benchmarks._common import django_setup as _django_setup  # noqa: E402
 
 SQLITE_DEFAULT = "sqlite:////tmp/kramar_bench_search.sqlite3"
 
@@ -65,6 +65,10 @@ TRANSLIT = dict(zip("абвгґдеєжзиіїйклмнопрстуфхцчш�
 TEAMS = ["Bench Kyiv", "Bench Lviv", "Bench Odesa", "Bench Kharkiv"]
 
 
+def django_setup() -> None:
+    _django_setup(SQLITE_DEFAULT, "/tmp/kramar_bench_search_data")
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--contacts", type=int, default=100_000, help="contacts in the database (100000)")
@@ -78,34 +82,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 # --- set-up ----------------------------------------------------------------------------------------
-
-
-def django_setup() -> None:
-    os.environ.setdefault("DATABASE_URL", SQLITE_DEFAULT)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "kramar.config.settings.base"
-    os.environ.setdefault("KRAMAR_DEBUG", "0")
-    os.environ.setdefault("KRAMAR_DATA_DIR", "/tmp/kramar_bench_search_data")
-    url = os.environ["DATABASE_URL"]
-    if url.startswith(("postgres://", "postgresql://")):
-        postgres_database_ensure(url)
-    import django
-
-    django.setup()
-
-
-def database_describe() -> str:
-    from django.db import connection
-
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cur:
-            cur.execute("SHOW server_version")
-            version = cur.fetchone()[0]
-            cur.execute("SHOW shared_buffers")
-            buffers = cur.fetchone()[0]
-        return f"PostgreSQL {version} db={connection.settings_dict['NAME']} shared_buffers={buffers} (as configured)"
-    import sqlite3
-
-    return f"SQLite {sqlite3.sqlite_version} file={connection.settings_dict['NAME']} (WAL)"
 
 
 def translit(word: str) -> str:
