@@ -396,3 +396,61 @@ class Assignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.conversation_id} → {self.user or self.queue} ({self.status})"
+
+
+# --------------------------------------------------------------------------------------- replies and live updates
+class CannedResponse(models.Model):
+    """A prepared answer an agent inserts into a reply. Merge fields in the text ({{ contact.first_name }},
+    {{ agent.name }}, {{ conversation.subject }} …) are filled when it is used (kramar.comms.services)."""
+
+    name = models.CharField(_("name"), max_length=100)
+    body = models.TextField(_("text"))
+    queue = models.ForeignKey(
+        Queue,
+        verbose_name=_("queue"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="canned_responses",
+        help_text=_("Empty: offered in every queue."),
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="canned_responses",
+        help_text=_("Empty: shared with every agent; set: the owner's own."),
+    )
+    language = models.CharField(_("language"), max_length=8, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = _("canned response")
+        verbose_name_plural = _("canned responses")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LiveEvent(models.Model):
+    """One push to open browsers (a call ringing for an agent, a conversation that changed, a queue that grew),
+    written in the same transaction as the change it reports, so an event of a rolled-back change never leaves.
+    Browsers read their topics over server-sent events (kramar.comms.live); rows older than a day are deleted
+    by a periodic job."""
+
+    topic = models.CharField(max_length=64)  # "user:12", "queue:3", "supervisors"
+    kind = models.CharField(max_length=40)  # "call.ringing", "conversation.changed" …
+    payload = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["topic", "id"], name="comms_live_topic_idx")]
+        verbose_name = _("live event")
+        verbose_name_plural = _("live events")
+
+    def __str__(self) -> str:
+        return f"{self.topic} {self.kind}"

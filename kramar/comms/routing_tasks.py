@@ -32,3 +32,11 @@ def check_sla_task() -> dict:
 def mark_idle_agents_away_task() -> int:
     """Every minute: online agents without a heartbeat for KRAMAR_PRESENCE_AWAY_MINUTES become away."""
     return presence_idle_away()
+
+
+@db_periodic_task(crontab(minute="17"))
+def prune_live_events_task() -> int:
+    """Hourly: live events older than a day are of no use to any browser."""
+    from kramar.comms.live import events_prune
+
+    return events_prune()

@@ -11,6 +11,8 @@ from kramar.accounts.api import router as accounts_router
 from kramar.activities.api import router as activities_router
 from kramar.clients.api import router as clients_router
 from kramar.clients.merge_api import router as merge_router
+from kramar.comms.api import router as comms_router
+from kramar.comms.webhooks import router as comms_hooks_router
 from kramar.core.api import router as core_router
 from kramar.core.api_support import API_AUTH, OfflineSwagger, SafeParser, install_error_handlers, on_not_found
 from kramar.history.api import router as history_router
@@ -37,3 +39,5 @@ api.add_router("/", search_router)
 api.add_router("/", merge_router)
 api.add_router("/", sales_router)
 api.add_router("/", activities_router)
+api.add_router("/comms/", comms_router)
+api.add_router("/comms/hooks/", comms_hooks_router)

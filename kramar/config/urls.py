@@ -16,5 +16,6 @@ urlpatterns = [
     path("", include("kramar.activities.urls")),
     path("my-day/", include("kramar.desk.urls")),
     path("control/", include("kramar.control.urls")),
+    path("comms/", include("kramar.comms.urls")),
     path("", include("kramar.clients.urls")),
 ]

@@ -10,10 +10,12 @@ from kramar.comms.models import (
     AgentProfile,
     Assignment,
     BusinessHours,
+    CannedResponse,
     Channel,
     Conversation,
     Holiday,
     InboundFailure,
+    LiveEvent,
     LoadWeight,
     Message,
     Queue,
@@ -154,3 +156,20 @@ class AssignmentFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     status = AssignmentStatus.OFFERED
     reason = "test"
+
+
+class CannedResponseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CannedResponse
+
+    name = factory.Sequence(lambda n: f"Answer {n}")
+    body = "Dear {{ contact.first_name }}, thank you. {{ agent.name }}"
+
+
+class LiveEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LiveEvent
+
+    topic = "supervisors"
+    kind = "queue.changed"
+    payload = factory.LazyFunction(dict)
