@@ -25,8 +25,9 @@ import time
 from collections.abc import Iterable
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
@@ -34,7 +35,7 @@ from kramar.comms.models import LiveEvent, Queue
 
 POLL_SECONDS = 0.5
 HEARTBEAT_SECONDS = 5.0  # also how soon a sync (WSGI) stream notices a closed connection
-MAX_SECONDS = 300.0
+MAX_SECONDS = 300.0  # KRAMAR_LIVE_MAX_SECONDS (the tests' live server uses a few seconds)
 BATCH = 200
 KEEP = dt.timedelta(days=1)
 
@@ -104,11 +105,19 @@ def _poll(topics: list[str], last_id: int) -> tuple[list[bytes], int]:
         close_old_connections()
 
 
+def _max_seconds() -> float:
+    return float(getattr(settings, "KRAMAR_LIVE_MAX_SECONDS", MAX_SECONDS))
+
+
 def _sync_stream(topics: list[str], last_id: int):
+    limit = _max_seconds()
     started = beat = time.monotonic()
     yield b"retry: 1000\n\n"
-    while time.monotonic() - started < MAX_SECONDS:
-        chunks, last_id = _poll(topics, last_id)
+    while time.monotonic() - started < limit:
+        try:
+            chunks, last_id = _poll(topics, last_id)
+        except DatabaseError:  # the database went away (a test ended, a restart): end; the browser reconnects
+            return
         yield from chunks
         if not chunks and time.monotonic() - beat > HEARTBEAT_SECONDS:
             beat = time.monotonic()
@@ -118,9 +127,10 @@ def _sync_stream(topics: list[str], last_id: int):
 
 async def _async_stream(topics: list[str], last_id: int):
     poll = sync_to_async(_poll, thread_sensitive=False)
+    limit = _max_seconds()
     started = beat = time.monotonic()
     yield b"retry: 1000\n\n"
-    while time.monotonic() - started < MAX_SECONDS:
+    while time.monotonic() - started < limit:
         chunks, last_id = await poll(topics, last_id)
         for chunk in chunks:
             yield chunk

@@ -15,5 +15,7 @@ STORAGES = {
 }
 DEBUG = False
 LANGUAGE_CODE = "en"
+# live-update streams of the test live server end soon (browsers reconnect), so no thread outlives its test long
+KRAMAR_LIVE_MAX_SECONDS = 4.0
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": None}  # in memory
