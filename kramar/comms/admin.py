@@ -13,6 +13,7 @@ from kramar.comms.models import (
     AgentProfile,
     Assignment,
     BusinessHours,
+    CannedResponse,
     Channel,
     Conversation,
     Holiday,
@@ -86,6 +87,23 @@ class AgentProfileAdmin(admin.ModelAdmin):
     readonly_fields = ["presence_changed_at", "last_seen_at"]
 
 
+@admin.register(CannedResponse)
+class CannedResponseAdmin(admin.ModelAdmin):
+    list_display = ["name", "queue", "owner", "language", "active"]
+    list_filter = ["active", "queue", "language"]
+    search_fields = ["name", "body"]
+    autocomplete_fields = ["owner"]
+
+    def save_model(self, request, obj, form, change):
+        from kramar.comms.services import canned_fields_unknown
+
+        unknown = canned_fields_unknown(obj.body)
+        if unknown:
+            self.message_user(request, _("Unknown merge fields are left empty: %(fields)s") % {
+                "fields": ", ".join(unknown)}, messages.WARNING)
+        super().save_model(request, obj, form, change)
+
+
 @admin.register(LoadWeight)
 class LoadWeightAdmin(admin.ModelAdmin):
     list_display = ["channel_kind", "weight"]
@@ -96,7 +114,20 @@ class ChannelAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "address", "queue", "active", "last_polled_at", "error_count"]
     list_filter = ["kind", "active"]
     search_fields = ["name", "address"]
-    readonly_fields = ["cursor", "last_polled_at", "last_error", "error_count", "next_attempt_at"]
+    readonly_fields = ["cursor", "last_polled_at", "last_error", "error_count", "next_attempt_at", "embed_snippet"]
+
+    @admin.display(description=_("Web form snippet"))
+    def embed_snippet(self, obj):
+        """The HTML a site pastes to embed a web-form channel (docs/webforms.md)."""
+        from django.conf import settings
+        from django.utils.html import format_html
+
+        from kramar.comms.webforms import webform_snippet
+
+        if obj is None or obj.pk is None or obj.kind != "webform":
+            return "—"
+        return format_html('<pre style="white-space: pre-wrap"><code>{}</code></pre>',
+                           webform_snippet(obj, settings.KRAMAR_BASE_URL))
 
 
 class AssignmentInline(admin.TabularInline):

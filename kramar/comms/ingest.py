@@ -402,6 +402,9 @@ def _store(*, channel: Channel, raw: bytes, parsed: ParsedEmail, external_id: st
     )
     message.raw.save(f"{timezone.now():%d%H%M%S%f}.eml", ContentFile(raw), save=False)
     message.save()
+    from kramar.comms.routing import conversation_publish
+
+    conversation_publish(conv)  # open inboxes re-fetch their lists (in this transaction)
     return message
 
 

@@ -28,6 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from kramar.comms.choices import AssignmentStatus, ConversationStatus, Presence, Priority, Strategy
+from kramar.comms.live import SUPERVISORS, live_publish, queue_topic, user_topic
 from kramar.comms.models import AgentProfile, Assignment, Conversation, LoadWeight, Queue, QueueMember
 from kramar.comms.routing_rules import RoutingInputs, rules_active, rules_decide, rules_dry_run  # noqa: F401
 from kramar.core.errors import DomainError
@@ -43,6 +44,19 @@ def user_name(user) -> str:
 
 def priority_label(priority: int) -> str:
     return str(Priority(priority).label).lower()
+
+
+def conversation_publish(conv: Conversation, *, users=(), offered_to: int | None = None) -> None:
+    """Tell open browsers (in the caller's transaction) that `conv` changed: `conversation.changed` to the agent
+    who has it, the other `users` (ids: who had it before), its queue and the supervisors; with `offered_to`, also
+    `conversation.offered` to that agent."""
+    payload = {"id": conv.pk, "status": conv.status, "queue": conv.queue_id, "owner": conv.owner_id}
+    topics = [user_topic(u) for u in (conv.owner_id, *users) if u]
+    if conv.queue_id:
+        topics.append(queue_topic(conv.queue_id))
+    live_publish([*topics, SUPERVISORS], "conversation.changed", payload)
+    if offered_to:
+        live_publish([user_topic(offered_to)], "conversation.offered", payload)
 
 
 # --------------------------------------------------------------------------------------- candidates
@@ -218,14 +232,15 @@ def _refused(conv: Conversation) -> set[int]:
 
 def _offer(conv: Conversation, queue: Queue | None, *, now: dt.datetime, head: list[str],
            decided_by=None, inputs: RoutingInputs | None = None, fields: tuple[str, ...] = (),
-           refused: set[int] | None = None) -> Assignment:
+           refused: set[int] | None = None, notify=()) -> Assignment:
     """Offer the (locked) conversation to an agent of `queue` by its strategy, or leave it waiting; save the
-    conversation and log the decision."""
+    conversation, log the decision and publish it (`notify`: ids of users who had it before)."""
     update = {"owner", "updated_at", *fields}
     if queue is None:
         conv.owner = None
         conv.save(update_fields=sorted(update))
         reason = "; ".join([*head, _("no queue; waits")])
+        conversation_publish(conv, users=notify)
         return Assignment.objects.create(conversation=conv, queue=None, status=AssignmentStatus.WAITING,
                                          reason=reason, decided_by=decided_by)
     weights = load_weights()
@@ -239,11 +254,13 @@ def _offer(conv: Conversation, queue: Queue | None, *, now: dt.datetime, head: l
     if pick.candidate is None:
         conv.owner = None
         conv.save(update_fields=sorted(update))
+        conversation_publish(conv, users=notify)
         return Assignment.objects.create(conversation=conv, queue=queue, status=AssignmentStatus.WAITING,
                                          reason=reason, decided_by=decided_by)
     conv.owner_id = pick.candidate.user_id
     conv.save(update_fields=sorted(update))
     QueueMember.objects.filter(queue=queue, user_id=pick.candidate.user_id).update(last_assigned_at=now)
+    conversation_publish(conv, users=notify, offered_to=pick.candidate.user_id)
     return Assignment.objects.create(
         conversation=conv, queue=queue, user_id=pick.candidate.user_id, status=AssignmentStatus.OFFERED,
         reason=reason, decided_by=decided_by, expires_at=now + dt.timedelta(minutes=queue.accept_minutes),
@@ -315,8 +332,9 @@ def conversation_route(conversation: Conversation, *, now: dt.datetime | None = 
 
 
 def _reoffer(conv: Conversation, *, now: dt.datetime, head: list[str], decided_by=None) -> Assignment:
+    previous = conv.owner_id
     conv.owner = None
-    return _offer(conv, conv.queue, now=now, head=head, decided_by=decided_by)
+    return _offer(conv, conv.queue, now=now, head=head, decided_by=decided_by, notify=(previous,))
 
 
 def assignment_accept(*, actor, assignment: Assignment, now: dt.datetime | None = None) -> Assignment:
@@ -330,6 +348,9 @@ def assignment_accept(*, actor, assignment: Assignment, now: dt.datetime | None 
             raise DomainError("offer_closed", _("This offer is no longer open to you."))
         Conversation.objects.filter(pk=assignment.conversation_id, owner=actor, status=ConversationStatus.NEW).update(
             status=ConversationStatus.OPEN, updated_at=now)
+        conv = Conversation.objects.filter(pk=assignment.conversation_id).first()
+        if conv is not None:
+            conversation_publish(conv)
     assignment.refresh_from_db()
     return assignment
 
@@ -393,9 +414,11 @@ def conversation_transfer(*, by, conversation: Conversation, to_user=None, to_qu
                                   ).update(status=AssignmentStatus.TRANSFERRED)
         head = [_("transferred by %(name)s") % {"name": user_name(by)}]
         conv.status = ConversationStatus.NEW
+        previous = conv.owner_id
         if to_user is not None:
             conv.owner = to_user
             conv.save(update_fields=["owner", "status", "updated_at"])
+            conversation_publish(conv, users=(previous,), offered_to=to_user.pk)
             minutes = conv.queue.accept_minutes if conv.queue_id else 5
             return Assignment.objects.create(
                 conversation=conv, queue=conv.queue, user=to_user, status=AssignmentStatus.OFFERED,
@@ -407,7 +430,7 @@ def conversation_transfer(*, by, conversation: Conversation, to_user=None, to_qu
         head.append(_("to %(queue)s") % {"queue": to_queue.name})
         fields = ("queue", "status", *sla_dues_set(conv))
         conv.owner = None
-        return _offer(conv, to_queue, now=now, head=head, decided_by=by, fields=fields)
+        return _offer(conv, to_queue, now=now, head=head, decided_by=by, fields=fields, notify=(previous,))
 
 
 def conversations_waiting_route(*, queue_ids: list[int] | None = None, now: dt.datetime | None = None,

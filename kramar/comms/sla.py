@@ -121,7 +121,7 @@ def _supervisors(queue_id: int | None) -> list[int]:
 def sla_breach(*, conversation_id: int, now: dt.datetime) -> bool:
     """Escalate one breached conversation, once: mark it, notify the queue's supervisors, raise its priority by
     one and, when nobody has accepted it yet, offer it to the next agent."""
-    from kramar.comms.routing import _lock, _reoffer, priority_label
+    from kramar.comms.routing import _lock, _reoffer, conversation_publish, priority_label
 
     with transaction.atomic():
         conv = _lock(conversation_id, skip_locked=True)
@@ -142,5 +142,7 @@ def sla_breach(*, conversation_id: int, now: dt.datetime) -> bool:
                 "old": priority_label(old), "new": priority_label(conv.priority)}]
             Assignment.objects.filter(conversation=conv, status=AssignmentStatus.OFFERED).update(
                 status=AssignmentStatus.EXPIRED)
-            _reoffer(conv, now=now, head=head)
+            _reoffer(conv, now=now, head=head)  # publishes the change
+        else:
+            conversation_publish(conv)
     return True

@@ -173,3 +173,27 @@ class LiveEventFactory(factory.django.DjangoModelFactory):
     topic = "supervisors"
     kind = "queue.changed"
     payload = factory.LazyFunction(dict)
+
+
+# --------------------------------------------------------------------------- telephony, chat and web-form channels
+class PhoneChannelFactory(ChannelFactory):
+    kind = ChannelKind.PHONE
+    name = factory.Sequence(lambda n: f"Telephony {n}")
+    address = "+380441234567"
+    secret = "phone-secret"
+    settings = factory.LazyFunction(lambda: {"extensions": {}})
+
+
+class ChatChannelFactory(ChannelFactory):
+    kind = ChannelKind.CHAT
+    name = factory.Sequence(lambda n: f"Chat {n}")
+    address = "@kramar_bot"
+    secret = "chat-secret"
+    settings = factory.LazyFunction(lambda: {"network": "telegram"})
+
+
+class WebFormChannelFactory(ChannelFactory):
+    kind = ChannelKind.WEBFORM
+    name = factory.Sequence(lambda n: f"Web form {n}")
+    address = "contact-page"
+    settings = factory.LazyFunction(lambda: {"allowed_origins": ["https://shop.example"]})
