@@ -283,6 +283,8 @@ class Conversation(ScopedRecord):
             models.Index(fields=["channel", "thread_key"], name="comms_conv_thread_idx"),
             models.Index(fields=["contact", "-last_message_at"], name="comms_conv_contact_idx"),
             models.Index(fields=["status", "first_response_due"], name="comms_conv_sla_idx"),
+            # the inbox's "all" tab: newest first within a status
+            models.Index(fields=["status", "-last_message_at"], name="comms_conv_recent_idx"),
         ]
         verbose_name = _("conversation")
         verbose_name_plural = _("conversations")
