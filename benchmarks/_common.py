@@ -333,3 +333,34 @@ def database_describe() -> str:
 
     conn_max_age = connection.settings_dict.get("CONN_MAX_AGE", 0)
     return f"SQLite {sqlite3.sqlite_version} file={connection.settings_dict['NAME']} (WAL, CONN_MAX_AGE={conn_max_age})"
+
+
+# --- pages in process -----------------------------------------------------------------------------
+
+
+def page_measure(client, url: str, *, requests: int, warmup: int, show_sql: bool = False) -> dict:
+    """In-process server time of GET `url` with a signed-in django.test.Client: `warmup` untimed requests, then
+    `requests` timed ones (ms), the SQL queries of one more (printed with `show_sql`) and the response size.
+    Stops at the first answer that is not 200 (its status is returned)."""
+    from django.db import connection, reset_queries
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(warmup):
+        response = client.get(url)
+        if response.status_code != 200:
+            return {"status": response.status_code, "times": [], "queries": 0, "bytes": len(response.content)}
+    times = []
+    for _ in range(requests):
+        t0 = time.perf_counter()
+        response = client.get(url)
+        times.append((time.perf_counter() - t0) * 1000)
+        if response.status_code != 200:
+            return {"status": response.status_code, "times": times, "queries": 0, "bytes": len(response.content)}
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    queries = list(captured.captured_queries)
+    reset_queries()
+    if show_sql:
+        for q in queries:
+            print(f"    {q['time']}s  {q['sql'][:400]}")
+    return {"status": response.status_code, "times": times, "queries": len(queries), "bytes": len(response.content)}

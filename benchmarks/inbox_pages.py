@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import database_describe, percentile, table  # noqa: E402
+from benchmarks._common import database_describe, page_measure, percentile, table  # noqa: E402
 from benchmarks._common import django_setup as _django_setup  # noqa: E402
 
 SQLITE_DEFAULT = "sqlite:////tmp/kramar_bench_inbox.sqlite3"
@@ -225,31 +225,6 @@ def _client(username: str):
     return user, client
 
 
-def measure(client, url: str, *, requests: int, warmup: int, show_sql: bool = False) -> dict:
-    from django.db import connection, reset_queries
-    from django.test.utils import CaptureQueriesContext
-
-    for _ in range(warmup):
-        response = client.get(url)
-        if response.status_code != 200:
-            return {"status": response.status_code, "times": [], "queries": 0, "bytes": len(response.content)}
-    times = []
-    for _ in range(requests):
-        t0 = time.perf_counter()
-        response = client.get(url)
-        times.append((time.perf_counter() - t0) * 1000)
-        if response.status_code != 200:
-            return {"status": response.status_code, "times": times, "queries": 0, "bytes": len(response.content)}
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get(url)
-    queries = list(captured.captured_queries)
-    reset_queries()
-    if show_sql:
-        for q in queries:
-            print(f"    {q['time']}s  {q['sql'][:400]}")
-    return {"status": response.status_code, "times": times, "queries": len(queries), "bytes": len(response.content)}
-
-
 def pages() -> list[tuple[str, str, str]]:
     """(page, user, url) to time: the busiest agent's inbox and their queues', a director's everything, the
     supervisor view, and a conversation of the busiest agent."""
@@ -305,7 +280,7 @@ def main(argv=None) -> int:
         mine = Conversation.objects.filter(owner=user).exclude(status="closed").count()
         if args.sql:
             print(f"  SQL of {page} as {username}:")
-        r = measure(client, url, requests=args.requests, warmup=args.warmup, show_sql=args.sql)
+        r = page_measure(client, url, requests=args.requests, warmup=args.warmup, show_sql=args.sql)
         if r["status"] != 200:
             failed = True
             rows.append([page, username, mine, len(r["times"]), float("nan"), float("nan"), float("nan"),

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import database_describe, percentile, postgres_database_ensure, table  # noqa: E402
+from benchmarks._common import database_describe, page_measure, percentile, postgres_database_ensure, table  # noqa: E402
 
 SQLITE_DEFAULT = "sqlite:////tmp/kramar_bench_sales.sqlite3"
 TARGET_MS = 200.0
@@ -112,31 +112,6 @@ def _login(username: str):
     return user, client
 
 
-def measure(client, url: str, *, requests: int, warmup: int, show_sql: bool = False) -> dict:
-    from django.db import connection, reset_queries
-    from django.test.utils import CaptureQueriesContext
-
-    for _ in range(warmup):
-        response = client.get(url)
-        if response.status_code != 200:
-            return {"status": response.status_code, "times": [], "queries": 0, "bytes": len(response.content)}
-    times = []
-    for _ in range(requests):
-        t0 = time.perf_counter()
-        response = client.get(url)
-        times.append((time.perf_counter() - t0) * 1000)
-        if response.status_code != 200:
-            return {"status": response.status_code, "times": times, "queries": 0, "bytes": len(response.content)}
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get(url)
-    queries = list(captured.captured_queries)  # (a lazy slice of the log: read it before resetting)
-    reset_queries()
-    if show_sql:
-        for q in queries:
-            print(f"    {q['time']}s  {q['sql'][:400]}")
-    return {"status": response.status_code, "times": times, "queries": len(queries), "bytes": len(response.content)}
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     django_setup()
@@ -184,7 +159,7 @@ def main(argv=None) -> int:
         for page, url in pages:
             if args.sql:
                 print(f"  SQL of {page} as {username}:")
-            r = measure(client, url, requests=args.requests, warmup=args.warmup, show_sql=args.sql)
+            r = page_measure(client, url, requests=args.requests, warmup=args.warmup, show_sql=args.sql)
             if r["status"] != 200:
                 failed = True
                 rows.append([page, f"{username} ({label})", len(r["times"]), float("nan"), float("nan"),

@@ -38,6 +38,7 @@ from kramar.comms.inbound_common import (
     phone_e164,
     primary_team,
     route_after_commit,
+    text_field,
     timeline_write,
     when_parse,
 )
@@ -80,26 +81,6 @@ class CallResult:
     applied: bool  # the event changed the call's state (False: a repeat, or a late earlier state)
 
 
-def _text(data: dict, key: str, limit: int, errors: dict[str, list[str]], *, required: bool = False) -> str:
-    value = data.get(key)
-    if value is None or value == "":
-        if required:
-            errors[key] = [_("This field is required.")]
-        return ""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str):
-        errors[key] = [_("must be text")]
-        return ""
-    value = value.strip()
-    if len(value) > limit:
-        errors[key] = [_("at most %(n)d characters") % {"n": limit}]
-        return ""
-    if required and not value:
-        errors[key] = [_("This field is required.")]
-    return value
-
-
 def call_event_parse(data: Any) -> CallEvent:
     """Validate a decoded webhook body; ValidationFailed names every bad field."""
     if not isinstance(data, dict):
@@ -108,12 +89,12 @@ def call_event_parse(data: Any) -> CallEvent:
     event = data.get("event")
     if event not in EVENTS:
         errors["event"] = [_("must be one of: %(c)s") % {"c": ", ".join(EVENTS)}]
-    call_id = _text(data, "call_id", 200, errors, required=True)
-    from_number = _text(data, "from", 64, errors)
-    to_number = _text(data, "to", 64, errors)
-    extension = _text(data, "extension", 32, errors)
-    agent = _text(data, "agent", 150, errors)
-    recording = _text(data, "recording_url", 2000, errors)
+    call_id = text_field(data, "call_id", 200, errors, required=True)
+    from_number = text_field(data, "from", 64, errors)
+    to_number = text_field(data, "to", 64, errors)
+    extension = text_field(data, "extension", 32, errors)
+    agent = text_field(data, "agent", 150, errors)
+    recording = text_field(data, "recording_url", 2000, errors)
     if recording and (urlsplit(recording).scheme not in ("http", "https") or not urlsplit(recording).netloc):
         errors["recording_url"] = [_("must be an http or https address")]
     duration = data.get("duration")

@@ -31,6 +31,7 @@ from kramar.comms.inbound_common import (
     conversation_for_thread,
     phone_e164,
     route_after_commit,
+    text_field,
     timeline_write,
     when_parse,
 )
@@ -66,49 +67,27 @@ class ChatResult:
     created: bool
 
 
-def _text(data: dict, key: str, limit: int, errors: dict[str, list[str]], *, prefix: str = "",
-          required: bool = False) -> str:
-    value = data.get(key)
-    name = f"{prefix}{key}"
-    if value is None or value == "":
-        if required:
-            errors[name] = [_("This field is required.")]
-        return ""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str):
-        errors[name] = [_("must be text")]
-        return ""
-    value = value.strip()
-    if len(value) > limit:
-        errors[name] = [_("at most %(n)d characters") % {"n": limit}]
-        return ""
-    if required and not value:
-        errors[name] = [_("This field is required.")]
-    return value
-
-
 def chat_message_parse(data: Any) -> ChatMessageIn:
     """Validate a decoded webhook body; ValidationFailed names every bad field."""
     if not isinstance(data, dict):
         raise ValidationFailed({"body": [_("must be a JSON object")]})
     errors: dict[str, list[str]] = {}
-    chat_id = _text(data, "chat_id", 128, errors, required=True)
-    message_id = _text(data, "message_id", 128, errors, required=True)
+    chat_id = text_field(data, "chat_id", 128, errors, required=True)
+    message_id = text_field(data, "message_id", 128, errors, required=True)
     sender = data.get("from") or {}
     if not isinstance(sender, dict):
         errors["from"] = [_("must be an object with name, phone, email or handle")]
         sender = {}
-    name = _text(sender, "name", 255, errors, prefix="from.")
-    handle = _text(sender, "handle", 128, errors, prefix="from.")
-    network = _text(sender, "network", 32, errors, prefix="from.")
-    email = _text(sender, "email", 320, errors, prefix="from.")
+    name = text_field(sender, "name", 255, errors, prefix="from.")
+    handle = text_field(sender, "handle", 128, errors, prefix="from.")
+    network = text_field(sender, "network", 32, errors, prefix="from.")
+    email = text_field(sender, "email", 320, errors, prefix="from.")
     if email:
         try:
             email = email_normalize(email)
         except ValueError as exc:
             errors["from.email"] = [str(exc)]
-    phone_raw = _text(sender, "phone", 64, errors, prefix="from.")
+    phone_raw = text_field(sender, "phone", 64, errors, prefix="from.")
     phone = phone_e164(phone_raw) if phone_raw else ""
     if phone_raw and not phone:
         errors["from.phone"] = [_("Enter a valid phone number.")]

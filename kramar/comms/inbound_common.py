@@ -181,3 +181,27 @@ def conversation_for_thread(*, channel: Channel, thread_key: str, since: dt.date
         qs = qs.filter(last_message_at__gte=since)
     found = qs.order_by("-last_message_at", "-id").values_list("pk", flat=True).first()
     return Conversation.objects.select_for_update().get(pk=found) if found else None
+
+
+def text_field(data: dict, key: str, limit: int, errors: dict[str, list[str]], *, prefix: str = "",
+          required: bool = False) -> str:
+    """A text field of a decoded webhook body: stripped, at most `limit` characters; a problem goes into
+    `errors` under `prefix + key` (numbers are taken as text) and "" is returned."""
+    value = data.get(key)
+    name = f"{prefix}{key}"
+    if value is None or value == "":
+        if required:
+            errors[name] = [_("This field is required.")]
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        errors[name] = [_("must be text")]
+        return ""
+    value = value.strip()
+    if len(value) > limit:
+        errors[name] = [_("at most %(n)d characters") % {"n": limit}]
+        return ""
+    if required and not value:
+        errors[name] = [_("This field is required.")]
+    return value
