@@ -352,14 +352,18 @@ def _channel_snapshot(c: Channel) -> dict[str, Any]:
             "settings": _settings_shown(c.settings), "queue": c.queue_id}
 
 
-def _channel_get(pk: int, *, lock: bool = False) -> Channel:
-    qs = Channel.objects.select_related("queue")
+def _row(qs, pk: int, *, lock: bool, missing: str):
+    """One configuration row of `qs` by id, locked (its own table only) for an update, else 404 `missing`."""
     if lock:
         qs = qs.select_for_update(of=("self",))
-    channel = qs.filter(pk=pk).first()
-    if channel is None:
-        raise Http404("No such channel")
-    return channel
+    row = qs.filter(pk=pk).first()
+    if row is None:
+        raise Http404(missing)
+    return row
+
+
+def _channel_get(pk: int, *, lock: bool = False) -> Channel:
+    return _row(Channel.objects.select_related("queue"), pk, lock=lock, missing="No such channel")
 
 
 def _channel_response(channel: Channel, *, status: int = 200) -> HttpResponse:
@@ -479,13 +483,7 @@ def _queue_snapshot(q: Queue) -> dict[str, Any]:
 
 
 def _queue_get(pk: int, *, lock: bool = False) -> Queue:
-    qs = _queue_qs()
-    if lock:
-        qs = qs.select_for_update(of=("self",))
-    queue = qs.filter(pk=pk).first()
-    if queue is None:
-        raise Http404("No such queue")
-    return queue
+    return _row(_queue_qs(), pk, lock=lock, missing="No such queue")
 
 
 def _queue_response(queue: Queue, *, status: int = 200) -> HttpResponse:
@@ -618,11 +616,7 @@ def _sla_out(p: SlaPolicy) -> dict[str, Any]:
 
 
 def _sla_get(queue_id: int, sla_id: int, *, lock: bool = False) -> SlaPolicy:
-    qs = SlaPolicy.objects.filter(queue_id=queue_id, pk=sla_id)
-    policy = (qs.select_for_update() if lock else qs).first()
-    if policy is None:
-        raise Http404("No such SLA target")
-    return policy
+    return _row(SlaPolicy.objects.filter(queue_id=queue_id), sla_id, lock=lock, missing="No such SLA target")
 
 
 def _sla_apply(policy: SlaPolicy, data: dict[str, Any]) -> None:
@@ -781,13 +775,7 @@ def _rule_apply(rule: RoutingRule, data: dict[str, Any], *, creating: bool, pref
 
 
 def _rule_get(pk: int, *, lock: bool = False) -> RoutingRule:
-    qs = RoutingRule.objects.select_related("queue")
-    if lock:
-        qs = qs.select_for_update(of=("self",))
-    rule = qs.filter(pk=pk).first()
-    if rule is None:
-        raise Http404("No such routing rule")
-    return rule
+    return _row(RoutingRule.objects.select_related("queue"), pk, lock=lock, missing="No such routing rule")
 
 
 def _rule_response(rule: RoutingRule, *, status: int = 200) -> HttpResponse:
@@ -1323,10 +1311,7 @@ def _failure_out(f: InboundFailure) -> dict[str, Any]:
 
 
 def _failure_get(pk: int) -> InboundFailure:
-    failure = InboundFailure.objects.select_related("channel").filter(pk=pk).first()
-    if failure is None:
-        raise Http404("No such unprocessed item")
-    return failure
+    return _row(InboundFailure.objects.select_related("channel"), pk, lock=False, missing="No such unprocessed item")
 
 
 @router.get("/failures/", response={200: FailurePage, **ADMIN_LIST_ERRORS}, operation_id="comms_failure_list")
