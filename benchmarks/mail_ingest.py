@@ -83,6 +83,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--profile", type=int, default=0, help="cProfile a poll of N more messages afterwards")
     p.add_argument("--top", type=int, default=25, help="functions shown per profile listing (25)")
+    p.add_argument("--queries", type=int, default=0,
+                   help="capture the SQL of a poll of N more messages afterwards: statements a message, by shape")
     return p.parse_args(argv)
 
 
@@ -341,7 +343,7 @@ def ingest_all(channel) -> tuple[float, dict, Timer, Timer]:
     ingest.parse_email, imap.email_ingest = parse, store
     totals = {"polls": 0, "fetched": 0, "stored": 0, "duplicates": 0, "failed": 0}
     try:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         while True:
             channel.refresh_from_db()
             result = imap.channel_poll(channel=channel)
@@ -353,6 +355,7 @@ def ingest_all(channel) -> tuple[float, dict, Timer, Timer]:
             if not result.fetched:
                 break
         seconds = time.perf_counter() - t0
+        totals["cpu"] = time.process_time() - cpu0
     finally:
         ingest.parse_email, imap.email_ingest = parse.fn, store.fn
     return seconds, totals, parse, store
@@ -379,6 +382,39 @@ def profile_poll(server, user, channel, rng, senders, n: int, top: int) -> None:
     stats = pstats.Stats(profiler)
     stats.sort_stats("cumulative").print_stats(top)
     stats.sort_stats("tottime").print_stats(top)
+
+
+def _shape(sql: str) -> str:
+    """A statement with its literals and parameter lists folded, so equal statements group together."""
+    sql = re.sub(r"'(?:[^']|'')*'", "?", sql)
+    sql = re.sub(r"\b\d+(?:\.\d+)?\b", "?", sql)
+    sql = re.sub(r"\((?:\s*(?:\?|%s|NULL)\s*,?)+\)", "(…)", sql)
+    return sql
+
+
+def queries_poll(server, user, channel, rng, senders, n: int, top: int) -> None:
+    import collections
+    import datetime as dt
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from kramar.comms import imap
+
+    messages, _ = messages_make(rng, n, senders, start=dt.datetime(2026, 12, 5, 8, 0, tzinfo=dt.UTC))
+    server.append(user, *messages)
+    channel.refresh_from_db()
+    with CaptureQueriesContext(connection) as captured:
+        result = imap.channel_poll(channel=channel)
+    count = max(result.fetched, 1)
+    shapes = collections.Counter(_shape(q["sql"]) for q in captured.captured_queries)
+    seconds = collections.Counter()
+    for q in captured.captured_queries:
+        seconds[_shape(q["sql"])] += float(q["time"])
+    print(f"\nSQL of one poll of {result.fetched} more messages: {len(captured)} statements, "
+          f"{len(captured) / count:.1f} a message; by shape (a message, ms a message):")
+    for shape, k in shapes.most_common(top):
+        print(f"  {k / count:6.2f}  {seconds[shape] / count * 1000:6.3f}  {shape[:220]}")
 
 
 def main(argv=None) -> int:
@@ -444,6 +480,8 @@ def main(argv=None) -> int:
         print(f"per message: {ingest_s / n * 1000:.2f} ms = parse {parse.seconds / n * 1000:.2f} ms + store "
               f"{(store.seconds - parse.seconds) / n * 1000:.2f} ms (rest of email_ingest) + IMAP and cursor "
               f"{rest / n * 1000:.2f} ms")
+        print(f"CPU time of this process during ingestion: {totals['cpu']:.2f} s ({totals['cpu'] / n * 1000:.2f} ms a "
+              f"message; wall time above this is the IMAP server, the disk and other load)")
         print(f"polls {totals['polls']}: stored {totals['stored']}, duplicates {totals['duplicates']}, "
               f"failed {totals['failed']}")
         print(f"rows: messages {Message.objects.count():,}, conversations {Conversation.objects.count():,}, "
@@ -459,6 +497,8 @@ def main(argv=None) -> int:
         print(f"load average at end: {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}")
         if args.profile:
             profile_poll(server, user, channel, rng, senders, args.profile, args.top)
+        if args.queries:
+            queries_poll(server, user, channel, rng, senders, args.queries, args.top)
     finally:
         dovecot_stop(proc, server.root)
     return 0 if totals["fetched"] == raw_n == args.messages else 1

@@ -156,9 +156,11 @@ def _points_snapshot(obj) -> list[str]:
     return sorted(f"{p.kind}:{p.normalized}{'*' if p.is_primary else ''}" for p in obj.points.all())
 
 
-def _sync_points(obj, points: list[PointIn], owner_field: str) -> None:
-    ContactPoint.objects.filter(**{owner_field: obj}).delete()
-    ContactPoint.objects.bulk_create(
+def _sync_points(obj, points: list[PointIn], owner_field: str, *, fresh: bool = False) -> list[ContactPoint]:
+    """Replace the record's points (`fresh`: a record just created, which has none yet)."""
+    if not fresh:
+        ContactPoint.objects.filter(**{owner_field: obj}).delete()
+    return ContactPoint.objects.bulk_create(
         [
             ContactPoint(
                 **{owner_field: obj}, kind=p.kind, label=p.label, value=p.value, normalized=p.normalized,
@@ -169,26 +171,34 @@ def _sync_points(obj, points: list[PointIn], owner_field: str) -> None:
     )
 
 
-def _sync_tags(obj, names: list[str]) -> None:
+def _sync_tags(obj, names: list[str], *, fresh: bool = False) -> list[Tag]:
+    """Set the record's tags by name, creating missing tags (`fresh`: a record just created, which has none)."""
     existing = {t.name: t for t in Tag.objects.filter(name__in=names)}
     missing = [Tag(name=n) for n in names if n not in existing]
     if missing:
         Tag.objects.bulk_create(missing, ignore_conflicts=True)
         existing = {t.name: t for t in Tag.objects.filter(name__in=names)}
-    obj.tags.set(list(existing.values()))
+    tags = list(existing.values())
+    if fresh:
+        obj.tags.add(*tags)
+    else:
+        obj.tags.set(tags)
+    return tags
 
 
-def _sync_address(obj, address: dict[str, str], owner_field: str) -> None:
-    current = Address.objects.filter(**{owner_field: obj}).order_by("id").first()
+def _sync_address(obj, address: dict[str, str], owner_field: str, *, fresh: bool = False) -> Address | None:
+    """Set the record's (first) address; an empty one deletes it. Returns the address kept, if any."""
+    current = None if fresh else Address.objects.filter(**{owner_field: obj}).order_by("id").first()
     if not any(address.values()):
         if current:
             current.delete()
-        return
+        return None
     if current is None:
         current = Address(**{owner_field: obj})
     for key, value in address.items():
         setattr(current, key, value)
     current.save()
+    return current
 
 
 def _address_snapshot(obj) -> str:
@@ -303,14 +313,40 @@ def contact_create(*, actor, data: dict[str, Any], allow_duplicates: bool = Fals
         report = contact_duplicates_for_input(actor=actor, cleaned=cleaned, values=values, companies=companies)
         if report:
             raise PossibleDuplicate(report)
-    contact = Contact.objects.create(**values)
-    _contact_apply(actor, contact, cleaned, companies)
+    companies = list(dict.fromkeys(companies)) if companies is not None else None
+    contact = Contact(**values)
+    if companies:
+        contact.primary_company = companies[0]
+    contact.search_text = contact_search_text(contact, cleaned.points or [], [c.name for c in companies or []])
+    contact.name_key = name_key(contact.first_name, contact.middle_name, contact.last_name)
+    contact.save(force_insert=True)
+    related = _contact_apply_fresh(contact, cleaned, companies)
     after = snapshot(contact)
     audit_record(
         actor=actor, action=AuditEntry.Action.CREATE, obj=contact,
-        changes={k: [None, v] for k, v in {**after, **_related_state(contact)}.items() if v not in (None, "", [], {})},
+        changes={k: [None, v] for k, v in {**after, **related}.items() if v not in (None, "", [], {})},
     )
     return contact
+
+
+def _contact_apply_fresh(contact: Contact, cleaned: Cleaned, companies: list[Company] | None) -> dict[str, Any]:
+    """`_contact_apply` for a contact just inserted (its search text and primary company already set from the
+    input): nothing to delete or read back. Returns what `_related_state` would read, from what was written."""
+    points = _sync_points(contact, cleaned.points, "contact", fresh=True) if cleaned.points else []
+    tags = _sync_tags(contact, cleaned.tags, fresh=True) if cleaned.tags else []
+    address = _sync_address(contact, cleaned.address, "contact", fresh=True) if cleaned.address else None
+    companies = companies or []
+    if companies:
+        ContactCompany.objects.bulk_create([
+            ContactCompany(contact=contact, company=c, position=contact.position, is_primary=i == 0)
+            for i, c in enumerate(companies)
+        ])
+    return {
+        "points": sorted(f"{p.kind}:{p.normalized}{'*' if p.is_primary else ''}" for p in points),
+        "tags": sorted(t.name for t in tags),
+        "address": str(address) if address else "",
+        "companies": sorted(c.pk for c in companies),
+    }
 
 
 @transaction.atomic

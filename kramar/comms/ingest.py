@@ -23,9 +23,10 @@ conversation, do not count as the client's reply, and never create a lead; a per
 refused, and the message is kept with the reason in `Message.flags["refused_attachments"]`.
 
 Routing hook: after the transaction commits, a new conversation (or a closed one reopened by the client's reply)
-is handed to `kramar.comms.routing.conversation_route(conversation)` — imported lazily and called only when that
-module defines it, so ingestion works before routing is there. A routing error is logged and does not undo the
-stored message (the routing engine's periodic pass picks up conversations still waiting).
+is handed to `kramar.comms.routing.conversation_route_id`, which tells the open inboxes (live events) of its
+decision; a new conversation is therefore not published by the store itself. A routing error is logged, does not
+undo the stored message, and publishes the waiting conversation (the routing engine's periodic pass picks up
+conversations still waiting).
 """
 
 from __future__ import annotations
@@ -93,20 +94,16 @@ def client_by_email(address: str) -> tuple[Contact | None, Company | None]:
 
 
 def _client_by_point(kind: str, normalized: str) -> tuple[Contact | None, Company | None]:
-    points = (
-        ContactPoint.objects.filter(kind=kind, normalized=normalized)
-        .select_related("contact", "contact__merged_into", "company")
-        .order_by("-is_primary", "id")[:20]
-    )
-    company = None
-    for point in points:
-        if point.contact_id:
-            contact = _alive(point.contact)
-            if contact is not None:
-                return contact, contact.primary_company
-        elif company is None and point.company_id:
-            company = point.company
-    return None, company
+    """The first contact with this point (primary points first; a merged contact's survivor), else the first
+    company. Reads ids first (one narrow query; most unknown senders stop here), then the one record."""
+    rows = list(ContactPoint.objects.filter(kind=kind, normalized=normalized).order_by("-is_primary", "id")
+                .values_list("contact_id", "company_id")[:20])
+    for contact_id in dict.fromkeys(c for c, _company in rows if c):
+        contact = _alive(Contact.objects.select_related("primary_company", "merged_into").filter(pk=contact_id).first())
+        if contact is not None:
+            return contact, contact.primary_company
+    company_id = next((c for _contact, c in rows if c), None)
+    return None, Company.objects.filter(pk=company_id).first() if company_id else None
 
 
 def _client_by_phone_in(text: str) -> tuple[Contact | None, Company | None, str]:
@@ -175,21 +172,19 @@ def conversation_find(*, channel: Channel, parsed: ParsedEmail, contact: Contact
 
 
 def _route_hook(conversation_id: int) -> None:
-    """Hand the conversation to the routing engine, when there is one (see the module docstring)."""
+    """Hand the conversation to the routing engine (after the commit of the message that made it new). The
+    stored message does not depend on it: when routing fails, the inboxes are told of the waiting conversation
+    and the routing engine's periodic pass routes it later."""
+    from kramar.comms.routing import conversation_publish, conversation_route_id
+
     try:
-        from kramar.comms import routing
-    except ImportError:
-        return
-    route = getattr(routing, "conversation_route", None)
-    if route is None:
-        return
-    conversation = Conversation.objects.filter(pk=conversation_id).first()
-    if conversation is None:
-        return
-    try:
-        route(conversation)
+        conversation_route_id(conversation_id)
     except Exception:  # the message is stored; routing can be retried
         logger.exception("routing conversation %s failed", conversation_id)
+        conversation = Conversation.objects.filter(pk=conversation_id).first()
+        if conversation is not None:
+            with transaction.atomic():
+                conversation_publish(conversation)
 
 
 # ----------------------------------------------------------------------------------------- ingestion
@@ -402,9 +397,10 @@ def _store(*, channel: Channel, raw: bytes, parsed: ParsedEmail, external_id: st
     )
     message.raw.save(f"{timezone.now():%d%H%M%S%f}.eml", ContentFile(raw), save=False)
     message.save()
-    from kramar.comms.routing import conversation_publish
+    if conv.pk not in routed:  # routed ones are published with their routing decision
+        from kramar.comms.routing import conversation_publish
 
-    conversation_publish(conv)  # open inboxes re-fetch their lists (in this transaction)
+        conversation_publish(conv)  # open inboxes re-fetch their lists (in this transaction)
     return message
 
 

@@ -206,7 +206,7 @@ def _nobody(cands: list[Candidate], exclude: set[int], weight: int) -> str:
 def _lock(pk: int, *, skip_locked: bool) -> Conversation | None:
     """The conversation row, locked (PostgreSQL); None when another worker holds it (skip_locked) or it is gone."""
     return (Conversation.objects.select_for_update(skip_locked=skip_locked, of=("self",))
-            .select_related("channel", "contact", "company").filter(pk=pk).first())
+            .select_related("channel", "channel__queue", "contact", "company").filter(pk=pk).first())
 
 
 def _past(conv: Conversation) -> tuple[bool, set[int]]:
@@ -297,12 +297,21 @@ def queue_overflow(queue: Queue, conv: Conversation) -> tuple[Queue, list[str]]:
 def conversation_route(conversation: Conversation, *, now: dt.datetime | None = None) -> Assignment | None:
     """Route a new (or reopened) conversation: rules → queue and priority, overflow, SLA dues, then an offer
     to an agent or a wait in the queue. Returns the logged decision; None when there was nothing to decide (it
-    is not `new`, already has an open offer, or another worker is routing it right now)."""
+    is not `new`, already has an open offer, or another worker is routing it right now). `conversation` is
+    refreshed from the database afterwards."""
+    assignment = conversation_route_id(conversation.pk, now=now)
+    conversation.refresh_from_db()
+    return assignment
+
+
+def conversation_route_id(conversation_id: int, *, now: dt.datetime | None = None) -> Assignment | None:
+    """`conversation_route` by id, for callers that hold no instance (ingestion's hook, the periodic pass): the
+    conversation is read once, under the lock."""
     from kramar.comms.sla import sla_dues_set
 
     now = now or timezone.now()
     with transaction.atomic():
-        conv = _lock(conversation.pk, skip_locked=True)
+        conv = _lock(conversation_id, skip_locked=True)
         if conv is None or conv.status != ConversationStatus.NEW:
             return None
         offered, refused = _past(conv)
@@ -326,9 +335,7 @@ def conversation_route(conversation: Conversation, *, now: dt.datetime | None = 
             head += steps
         conv.queue, conv.priority, conv.rule = queue, decision.priority, decision.rule
         fields = ("queue", "priority", "rule", *sla_dues_set(conv))
-        assignment = _offer(conv, queue, now=now, head=head, inputs=inputs, fields=fields, refused=refused)
-    conversation.refresh_from_db()
-    return assignment
+        return _offer(conv, queue, now=now, head=head, inputs=inputs, fields=fields, refused=refused)
 
 
 def _reoffer(conv: Conversation, *, now: dt.datetime, head: list[str], decided_by=None) -> Assignment:
@@ -466,7 +473,6 @@ def conversations_unrouted_route(*, now: dt.datetime | None = None, limit: int =
                .order_by("opened_at", "id").values_list("pk", flat=True)[:limit])
     done = 0
     for pk in list(pending):
-        conv = Conversation(pk=pk)
-        if conversation_route(conv, now=now) is not None:
+        if conversation_route_id(pk, now=now) is not None:
             done += 1
     return done

@@ -46,6 +46,33 @@ def test_contact_create_normalizes_points_and_writes_audit(rep_a, team_a):
     assert entry.changes["tags"] == [None, ["kyiv", "vip"]]
 
 
+def test_contact_create_writes_what_reading_the_contact_back_gives(rep_a):
+    """contact_create does not read the new contact back: its search text, primary company and the audit's
+    related state come from the input. They must equal what the update path reads from the database."""
+    from kramar.clients.services import _related_state
+    from kramar.core.identifiers import name_key
+
+    first, second = CompanyFactory(owner=rep_a, name="Агро Трейд"), CompanyFactory(owner=rep_a, name="Зерно")
+    contact = contact_create(actor=rep_a, data={
+        "first_name": "Тарас", "last_name": "Бондар", "position": "закупівлі",
+        "emails": ["T.Bondar@Agro.ua"], "phones": ["067 123 45 67", "044 123 45 67"], "tags": ["vip", "опт", "vip"],
+        "address": {"city": "Київ", "line": "вул. Хрещатик, 1"}, "company_ids": [second.pk, first.pk, second.pk],
+    })
+    stored = Contact.objects.get(pk=contact.pk)
+    assert stored.primary_company_id == second.pk
+    assert stored.name_key == name_key("Тарас", "", "Бондар")
+    assert "агро трейд" in stored.search_text and "зерно" in stored.search_text and "t.bondar@agro.ua" in stored.search_text
+    read_back = _related_state(stored)
+    assert read_back["companies"] == sorted([first.pk, second.pk]) and len(read_back["points"]) == 3
+    assert read_back["address"] and read_back["tags"] == ["vip", "опт"]
+    changes = AuditEntry.objects.get(entity="contact", object_id=contact.pk).changes
+    assert {k: changes[k][1] for k in read_back} == read_back
+    # the update path (which reads back) finds nothing changed in the related state
+    contact_update(actor=rep_a, contact=stored, data={"position": "директор"})
+    update = AuditEntry.objects.filter(entity="contact", object_id=contact.pk, action="update").get()
+    assert set(update.changes) == {"position"}
+
+
 @pytest.mark.parametrize(
     ("data", "field"),
     [

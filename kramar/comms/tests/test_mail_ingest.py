@@ -276,18 +276,26 @@ def test_mail_poll_command_reads_one_channel(dovecot_server, mailbox, client_ole
 def test_new_conversations_are_handed_to_routing_after_commit(db, client_olena, monkeypatch,
                                                               django_capture_on_commit_callbacks):
     from kramar.comms import routing
+    from kramar.comms.models import LiveEvent
 
     routed = []
-    monkeypatch.setattr(routing, "conversation_route", lambda conv: routed.append(conv.pk), raising=False)
+    monkeypatch.setattr(routing, "conversation_route_id", lambda pk: routed.append(pk))
     channel = Channel.objects.create(kind=ChannelKind.EMAIL, name="Sales", address="sales@kramar.test")
     with django_capture_on_commit_callbacks(execute=True):
         result = email_ingest(channel=channel, raw=mail(msg_id="r@client.ua", sender="olena.koval@client.ua"))
     assert routed == [result.message.conversation_id]
-    # a routing module without the function: nothing is called, nothing breaks
-    monkeypatch.delattr(routing, "conversation_route")
+    assert not LiveEvent.objects.exists()  # a routed conversation is published with its routing decision
+
+    # routing fails: the message stays stored and the open inboxes are still told of the waiting conversation
+    def broken(pk):
+        raise RuntimeError("routing is down")
+
+    monkeypatch.setattr(routing, "conversation_route_id", broken)
     with django_capture_on_commit_callbacks(execute=True):
-        email_ingest(channel=channel, raw=mail(msg_id="r2@client.ua", sender="x@new.test", subject="other"))
-    assert ingest.Message.objects.count() == 2
+        second = email_ingest(channel=channel, raw=mail(msg_id="r2@client.ua", sender="x@new.test", subject="other"))
+    assert second.status == "stored" and ingest.Message.objects.count() == 2
+    events = list(LiveEvent.objects.filter(kind="conversation.changed"))
+    assert events and {e.payload["id"] for e in events} == {second.message.conversation_id}
 
 
 def test_dropbox_forwarded_thread_is_logged_as_the_clients_message(dovecot_server, imap_user, client_olena):  # noqa: F811

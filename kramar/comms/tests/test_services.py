@@ -395,7 +395,8 @@ def test_transfer_by_an_agent_who_does_not_have_it_is_forbidden(world, rep_b):
 def test_ingested_message_and_sla_breach_publish(world, django_capture_on_commit_callbacks):
     from kramar.comms.sla import sla_breach
 
-    message = inbound(world.channel)  # not routed (no commit): waits in the queue
+    with django_capture_on_commit_callbacks(execute=True):  # routed after the commit, published with its decision
+        message = inbound(world.channel)
     conv = message.conversation
     assert (queue_topic(world.queue), "conversation.changed", conv.pk) in {
         (t, k, p["id"]) for t, k, p in events()}
