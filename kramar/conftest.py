@@ -1,6 +1,7 @@
 """Shared fixtures: two sales teams with a rep each, a team lead, a director and an administrator; a page in
 a real browser for the end-to-end tests."""
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,21 @@ def admin_user(db):
 @pytest.fixture(autouse=True)
 def _english(settings):
     settings.LANGUAGE_CODE = "en"
+
+
+@pytest.fixture(autouse=True)
+def _live_server_requests_end(request):
+    """After a live-server test: end the open event streams and wait for the server's request threads, so none
+    of them touches the test's database after it is gone."""
+    yield
+    if "live_server" not in request.fixturenames:
+        return
+    from kramar.comms.live import sync_streams_end
+
+    sync_streams_end(timeout=5)
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and "process_request_thread" in thread.name:
+            thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -14,13 +14,16 @@ Delivery is by polling the indexed table (`topic, id`) every `POLL_SECONDS`: it 
 on SQLite and PostgreSQL and across processes (the Huey worker publishes what the mail poller ingested), and an
 event reaches the browser within about half a second. Under ASGI (uvicorn, `kramar serve`) the stream is an
 async generator, one cheap query per tick per connection; under WSGI (the test live server, `runserver`) a
-plain generator. A connection ends after `MAX_SECONDS`; the browser reconnects by itself with its last id."""
+plain generator. A connection ends after `MAX_SECONDS`; the browser reconnects by itself with its last id.
+`sync_streams_end()` ends the open plain-generator streams at their next tick (a WSGI server stopping; the test
+fixture that ends them before a live-server test's database goes away)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import json
+import threading
 import time
 from collections.abc import Iterable
 
@@ -109,20 +112,44 @@ def _max_seconds() -> float:
     return float(getattr(settings, "KRAMAR_LIVE_MAX_SECONDS", MAX_SECONDS))
 
 
+_sync_ending = threading.Event()
+_sync_open = 0
+_sync_lock = threading.Condition()
+
+
+def sync_streams_end(*, timeout: float = 5.0) -> bool:
+    """End the open WSGI streams at their next tick and wait until their generators have returned (True) or
+    `timeout` passed (False). New streams are served again afterwards."""
+    _sync_ending.set()
+    try:
+        with _sync_lock:
+            return _sync_lock.wait_for(lambda: _sync_open == 0, timeout=timeout)
+    finally:
+        _sync_ending.clear()
+
+
 def _sync_stream(topics: list[str], last_id: int):
+    global _sync_open
     limit = _max_seconds()
     started = beat = time.monotonic()
-    yield b"retry: 1000\n\n"
-    while time.monotonic() - started < limit:
-        try:
-            chunks, last_id = _poll(topics, last_id)
-        except DatabaseError:  # the database went away (a test ended, a restart): end; the browser reconnects
-            return
-        yield from chunks
-        if not chunks and time.monotonic() - beat > HEARTBEAT_SECONDS:
-            beat = time.monotonic()
-            yield b": keep-alive\n\n"
-        time.sleep(POLL_SECONDS)
+    with _sync_lock:
+        _sync_open += 1
+    try:
+        yield b"retry: 1000\n\n"
+        while time.monotonic() - started < limit and not _sync_ending.is_set():
+            try:
+                chunks, last_id = _poll(topics, last_id)
+            except DatabaseError:  # the database went away (a restart): end; the browser reconnects
+                return
+            yield from chunks
+            if not chunks and time.monotonic() - beat > HEARTBEAT_SECONDS:
+                beat = time.monotonic()
+                yield b": keep-alive\n\n"
+            _sync_ending.wait(POLL_SECONDS)
+    finally:
+        with _sync_lock:
+            _sync_open -= 1
+            _sync_lock.notify_all()
 
 
 async def _async_stream(topics: list[str], last_id: int):
