@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from email import policy
 from email.headerregistry import Address
-from email.parser import BytesHeaderParser
+from email.parser import BytesHeaderParser, BytesParser
 from email.utils import getaddresses
 
 from django.conf import settings
@@ -25,13 +26,14 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from kramar.comms import selectors
 from kramar.comms.choices import AssignmentStatus, ChannelKind, ConversationStatus, MessageDirection, Presence
 from kramar.comms.mail_parse import subject_normalize
 from kramar.comms.models import Assignment, CannedResponse, Channel, Conversation, Message, Queue
+from kramar.comms.quoting import html_to_text, quote_text
 from kramar.comms.routing import conversation_publish, user_name
 from kramar.core.audit import audit_record
 from kramar.core.errors import DomainError, ValidationFailed
@@ -186,6 +188,49 @@ def cc_clean(cc) -> list[str]:
     return addresses
 
 
+def _has_text_part(message: Message) -> bool:
+    """Whether the stored original of an e-mail has a text/plain body (False when it is HTML-only or there are
+    no original bytes to tell)."""
+    if not message.raw:
+        return False
+    try:
+        with message.raw.open("rb") as fh:
+            original = BytesParser(policy=policy.default).parse(fh)
+        return original.get_body(preferencelist=("plain",)) is not None
+    except Exception:  # noqa: BLE001  (an unreadable original: fall back to its HTML)
+        return False
+
+
+def reply_language(conv: Conversation, actor) -> str:
+    """The language of what Kramar adds to a reply: the conversation's, else the agent's, else the site's."""
+    for code in (conv.language, getattr(actor, "language", "")):
+        try:
+            if code:
+                return translation.get_supported_language_variant(code)
+        except LookupError:
+            continue
+    return settings.LANGUAGE_CODE
+
+
+def reply_quote(*, parent: Message, conv: Conversation, actor) -> str:
+    """What a reply adds below the agent's text: "On <date>, <sender> wrote:" (in `reply_language`, the date in the
+    local time zone) and the original's plain text quoted ("> "; an HTML-only original converted to text; long
+    ones cut, kramar.comms.quoting). "" when the original has no text."""
+    text = parent.body or ""
+    if parent.body_html and not _has_text_part(parent):
+        text = html_to_text(parent.body_html) or text  # the stored body of an HTML-only e-mail is a flattening
+    quoted = quote_text(text)
+    if not quoted:
+        return ""
+    name, address = parent.from_name.strip(), parent.from_address.strip()
+    sender = f"{name} <{address}>" if name and address else name or address
+    with translation.override(reply_language(conv, actor)):
+        sender = sender or str(conv.contact or conv.company or _("Client"))
+        when = formats.date_format(timezone.localtime(parent.sent_at), "DATETIME_FORMAT")
+        head = _("On %(date)s, %(sender)s wrote:") % {"date": when, "sender": sender}
+    return f"{head}\n{quoted}"
+
+
 def _accept_by_replying(actor, conv: Conversation, now: dt.datetime) -> None:
     """A new conversation offered to the actor is accepted by their reply; one nobody has is taken by the
     supervisor who answers it."""
@@ -217,7 +262,11 @@ def conversation_reply(*, actor, conversation: Conversation, body: str, cc: list
     inbound message's Reply-To/From), threaded (a fresh Message-ID, In-Reply-To and References of the last inbound
     message, "Re: …"), stored as an outbound Message that a later client reply threads into, logged on the
     client's timeline; the first reply records the first response; an offer to the actor is accepted by it; the
-    conversation then waits for the client (pending)."""
+    conversation then waits for the client (pending).
+
+    The e-mail quotes the message it answers below the agent's text (`reply_quote`). The quote is only in the sent
+    bytes (the outbox row): the stored Message and the timeline keep what the agent wrote, since the original is
+    already in the thread."""
     body = (body or "").strip()
     if not body:
         raise ValidationFailed({"body": [_("Write the reply.")]})
@@ -256,8 +305,9 @@ def conversation_reply(*, actor, conversation: Conversation, body: str, cc: list
             headers["In-Reply-To"] = f"<{in_reply_to}>"
             headers["References"] = " ".join(f"<{r}>" for r in references)
         from_header = str(Address(display_name=user_name(actor), addr_spec=sender)) if "@" in sender else sender
-        email = EmailMessage(subject=subject, body=body, from_email=from_header, to=[to], cc=cc_list,
-                             headers=headers)
+        quote = reply_quote(parent=parent, conv=conv, actor=actor) if parent is not None else ""
+        email = EmailMessage(subject=subject, body=f"{body}\n\n{quote}\n" if quote else body, from_email=from_header,
+                             to=[to], cc=cc_list, headers=headers)
         outgoing = email_enqueue(email, kind="conversation_reply", ref=conv)
         interaction = _timeline_write(actor=actor, conv=conv, channel="email", direction="out", subject=subject,
                                       body=body, when=now, external_id=message_id)

@@ -3,7 +3,8 @@ business minutes from the opening (the clock stands still outside working hours 
 response; the periodic check that warns the agent before a due and escalates a breach (supervisors notified,
 priority raised by one, re-routed when nobody has accepted it yet), each once per conversation.
 
-Warnings come `warn_before_minutes` wall-clock minutes before the earliest open due."""
+Warnings come `warn_before_minutes` wall-clock minutes before the earliest open due. A warning and a breach
+publish `conversation.changed` (open inboxes and supervisor pages re-fetch)."""
 
 from __future__ import annotations
 
@@ -79,6 +80,8 @@ def _earliest_due(conv: Conversation) -> dt.datetime | None:
 def sla_check(*, now: dt.datetime | None = None) -> dict[str, int]:
     """Periodic (every minute): warn before dues and escalate breaches, each once per conversation (claimed with
     a conditional UPDATE, so overlapping runs act once). Returns {"warned": n, "breached": n}."""
+    from kramar.comms.routing import conversation_publish
+
     now = now or timezone.now()
     live = Conversation.objects.exclude(status=ConversationStatus.CLOSED).filter(_open_due())
     counts = {"warned": 0, "breached": 0}
@@ -93,7 +96,7 @@ def sla_check(*, now: dt.datetime | None = None) -> dict[str, int]:
         Q(first_response_at__isnull=True, first_response_due__lte=horizon) | Q(resolution_due__lte=horizon))
     policies = {(p.queue_id, p.priority): p.warn_before_minutes for p in SlaPolicy.objects.all()}
     for conv in soon.order_by("first_response_due", "id").only(
-            "pk", "queue_id", "priority", "owner_id", "subject", "first_response_at", "first_response_due",
+            "pk", "queue_id", "priority", "owner_id", "status", "subject", "first_response_at", "first_response_due",
             "resolution_due")[:SLA_BATCH]:
         due = _earliest_due(conv)
         warn = policies.get((conv.queue_id, conv.priority))
@@ -106,6 +109,7 @@ def sla_check(*, now: dt.datetime | None = None) -> dict[str, int]:
             text = _("SLA: “%(subject)s” is due in %(minutes)s min") % {"subject": conv, "minutes": minutes}
             users = [conv.owner_id] if conv.owner_id else _supervisors(conv.queue_id)
             _notify(users, kind="sla_warning", text=text, conv_id=conv.pk)
+            conversation_publish(conv)  # the inbox rows and the supervisor's warning count follow at once
             counts["warned"] += 1
     return counts
 

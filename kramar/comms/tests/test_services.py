@@ -118,10 +118,16 @@ def test_reply_is_threaded_queued_logged_and_accepts_the_offer(world, django_cap
     assert [a.addr_spec for a in parsed["Cc"].addresses] == ["boss@kramar.test"]
     message_id = parsed["Message-ID"].strip("<>")
     assert message_id.endswith("@kramar.test") and message_id != "q1@client.test"
-    assert "20 000" in parsed.get_body().get_content()
+    # the agent's text, then the client's message quoted as mail programs do (in the agent's language, local time)
+    assert parsed.get_body().get_content() == (
+        "Котел коштує 20 000 грн.\n\n"
+        "On March 4, 2026, 10 a.m., taras@client.test wrote:\n"
+        "> Скільки коштує котел?\n")
     assert sorted(outgoing.recipients) == ["boss@kramar.test", "office@client.test"]
-    # the outbound message is stored for threading, with its author and outbox row
+    # the outbound message is stored for threading, with its author and outbox row; it shows what the agent wrote
+    # (the quoted original is already in the thread)
     assert reply.direction == MessageDirection.OUTBOUND and reply.external_id == message_id
+    assert reply.body == "Котел коштує 20 000 грн."
     assert reply.in_reply_to == "q1@client.test" and reply.outgoing == outgoing and reply.author == world.rep_a
     # the offer was accepted by replying, the conversation waits for the client, first response recorded
     conv.refresh_from_db()
@@ -131,6 +137,7 @@ def test_reply_is_threaded_queued_logged_and_accepts_the_offer(world, django_cap
     logged = Interaction.objects.get(external_id=message_id)
     assert (logged.channel, logged.direction, logged.contact, logged.user) == (
         "email", "out", world.contact, world.rep_a)
+    assert logged.body == "Котел коштує 20 000 грн."
     assert reply.interaction == logged
     assert AuditEntry.objects.filter(entity="conversation", object_id=conv.pk, actor=world.rep_a,
                                      extra__reply=reply.pk).exists()
@@ -138,6 +145,98 @@ def test_reply_is_threaded_queued_logged_and_accepts_the_offer(world, django_cap
     changed = {(t, p["status"]) for t, _k, p in events("conversation.changed")}
     assert {(user_topic(world.rep_a), "pending"), (queue_topic(world.queue), "pending"),
             (SUPERVISORS, "pending")} <= changed
+
+
+def test_reply_over_smtp_quotes_a_windows_1251_original_in_utf8_and_threads(
+        world, smtp_server, django_capture_on_commit_callbacks):
+    # given a Ukrainian client's e-mail in windows-1251 (a name in the From, an earlier thread), routed to rep_a;
+    # the conversation is marked Ukrainian
+    original = "Добрий день!\n\nСкільки коштує котел «Їжак-24»?\n\nЗ повагою,\nТарас"
+    raw = mail(msg_id="cp1@client.test", sender="taras@client.test", sender_name="Тарас Шевченко",
+               to=world.channel.address, subject="Ціна на котли", body=original, charset="windows-1251",
+               headers={"References": "<root@client.test>", "In-Reply-To": "<root@client.test>"})
+    assert "Їжак".encode("cp1251") in raw
+    with django_capture_on_commit_callbacks(execute=True):
+        conv = email_ingest(channel=world.channel, raw=raw).message.conversation
+    Conversation.objects.filter(pk=conv.pk).update(language="uk")
+
+    # when rep_a replies and the outbox sends it (after the commit) to the SMTP server
+    with django_capture_on_commit_callbacks(execute=True):
+        services.conversation_reply(actor=world.rep_a, conversation=conv, body="Ціна: 20 000 грн.")
+    [received] = smtp_server.wait_for(1)
+
+    # then the received bytes: UTF-8, threaded to the client's message, the agent's text above the quote
+    sent = received.message
+    assert received.rcpt_tos == ["taras@client.test"]
+    assert sent["In-Reply-To"] == "<cp1@client.test>"
+    assert sent["References"].split() == ["<root@client.test>", "<cp1@client.test>"]
+    assert sent["Subject"] == "Re: Ціна на котли"
+    part = sent.get_body(("plain",))
+    assert part.get_content_charset() == "utf-8"
+    lines = part.get_content().replace("\r\n", "\n").rstrip("\n").split("\n")
+    agent, blank, head, quoted = lines[0], lines[1], lines[2], lines[3:]
+    assert (agent, blank) == ("Ціна: 20 000 грн.", "")
+    # the attribution in the conversation's language (the date as Ukrainian writes it), with the sender's name
+    assert "04 березня 2026 р. 10:00" in head and "Тарас Шевченко <taras@client.test>" in head and head.endswith(":")
+    assert quoted == ["> Добрий день!", ">", "> Скільки коштує котел «Їжак-24»?", ">", "> З повагою,", "> Тарас"]
+
+
+def test_reply_quotes_an_html_only_original_as_text_and_prefers_the_text_part(
+        world, django_capture_on_commit_callbacks):
+    from email.message import EmailMessage as MimeMessage
+
+    def client_mail(msg_id: str, *, html: str, text: str | None = None) -> bytes:
+        msg = MimeMessage()
+        msg["Message-ID"], msg["From"], msg["To"] = f"<{msg_id}>", "Taras <taras@client.test>", "sales@kramar.test"
+        msg["Subject"], msg["Date"] = "Умови", "Wed, 04 Mar 2026 10:00:00 +0200"
+        if text is None:
+            msg.set_content(html, subtype="html")
+        else:
+            msg.set_content(text)
+            msg.add_alternative(html, subtype="html")
+        return msg.as_bytes()
+
+    html = ("<html><head><style>p {color: red}</style></head><body><p>Добрий&nbsp;день,</p>"
+            "<p>ціна &amp; умови?<br>Дякую</p><blockquote>стара <b>відповідь</b></blockquote></body></html>")
+    # given an HTML-only e-mail (its stored body is a flattening for search: "Добрий день,ціна &amp; умови?…")
+    with django_capture_on_commit_callbacks(execute=True):
+        conv = email_ingest(channel=world.channel, raw=client_mail("h1@client.test", html=html)).message.conversation
+    # when rep_a replies
+    reply = services.conversation_reply(actor=world.rep_a, conversation=conv, body="Надіслав.")
+    # then the quote is the HTML converted to text: paragraphs, line breaks, entities, the old quote one level deeper
+    body = parse_outgoing(reply.outgoing).get_body().get_content()
+    assert body.endswith("Taras <taras@client.test> wrote:\n> Добрий день,\n>\n> ціна & умови?\n> Дякую\n>\n"
+                         ">> стара відповідь\n")
+    assert "color" not in body and reply.body == "Надіслав."
+    # given the client's next e-mail has a text part too: that is what is quoted
+    inbound(world.channel, msg_id="h2@client.test", subject="Умови",
+            headers={"In-Reply-To": f"<{reply.external_id}>"})
+    conv.messages.filter(external_id="h2@client.test").update(body_html="<p>HTML version</p>")
+    second = services.conversation_reply(actor=world.rep_a, conversation=conv, body="Так.")
+    body = parse_outgoing(second.outgoing).get_body().get_content()
+    assert body.endswith("wrote:\n> Скільки коштує котел?\n") and "HTML version" not in body
+
+
+def test_reply_quote_of_a_long_original_is_cut(world, django_capture_on_commit_callbacks):
+    from kramar.comms.quoting import QUOTE_LINES
+
+    long = "\n".join(f"Рядок {n}" for n in range(1, 501))
+    conv = inbound(world.channel, body=long, capture=django_capture_on_commit_callbacks).conversation
+    reply = services.conversation_reply(actor=world.rep_a, conversation=conv, body="Прочитав.")
+    lines = parse_outgoing(reply.outgoing).get_body().get_content().rstrip("\n").split("\n")
+    quoted = lines[lines.index(next(x for x in lines if x.endswith("wrote:"))) + 1:]
+    assert quoted[:2] == ["> Рядок 1", "> Рядок 2"] and quoted[-2:] == [f"> Рядок {QUOTE_LINES}", "> […]"]
+    assert len(quoted) == QUOTE_LINES + 1
+
+
+def test_quote_text_and_html_to_text():
+    from kramar.comms.quoting import html_to_text, quote_text
+
+    assert quote_text("\n\nA\n\n> older\n\n") == "> A\n>\n>> older"
+    assert quote_text("") == ""
+    assert quote_text("слово " * 10, max_chars=20) == "> слово слово слово\n> […]"  # cut at a word end
+    assert html_to_text("<ul><li>один</li><li>два</li></ul><pre>  a\n  b</pre><script>x()</script>"
+                        "<table><tr><td>1</td><td>2</td></tr></table>") == "- один\n- два\n  a\n  b\n\n1 2"
 
 
 def test_the_clients_answer_to_a_reply_threads_into_the_same_conversation(world, django_capture_on_commit_callbacks):

@@ -83,6 +83,24 @@ def test_warning_fires_once_before_the_due(sales, make_agent):
     assert "due in 15 min" in notes[0].text
 
 
+def test_warning_and_breach_are_published_to_open_pages(sales, make_agent):
+    # given a conversation waiting in Sales (nobody online), a supervisor's page open
+    from kramar.comms.live import SUPERVISORS, queue_topic
+    from kramar.comms.models import LiveEvent
+
+    conv = routed(sales, at(4, 10))
+    assert conv.owner is None
+    LiveEvent.objects.all().delete()
+    # when the job warns, then breaches
+    assert sla_check(now=at(4, 10, 50))["warned"] == 1
+    warned = {(e.topic, e.payload["id"]) for e in LiveEvent.objects.filter(kind="conversation.changed")}
+    LiveEvent.objects.all().delete()
+    assert sla_check(now=at(4, 11, 1))["breached"] == 1
+    breached = {(e.topic, e.payload["id"]) for e in LiveEvent.objects.filter(kind="conversation.changed")}
+    # then each tells the queue and the supervisors (their counters and lists re-fetch at once)
+    assert warned == breached == {(queue_topic(sales), conv.pk), (SUPERVISORS, conv.pk)}
+
+
 def test_answered_conversation_does_not_warn_for_the_first_response(sales, make_agent):
     make_agent("Olena", sales)
     conv = routed(sales, at(4, 10))

@@ -244,6 +244,8 @@ def test_supervisor_page_is_for_supervisors_and_reloads_as_a_partial(client, wor
     assert f'data-testid="breached-{offered.pk}"' in html and f'data-testid="transfer-{offered.pk}"' in html
     partial = client.get(url("supervisor"), **HTMX).content.decode()
     assert "<html" not in partial and 'id="supervisor-panels"' in partial
+    # the reassign form survives the live re-fetch of the panels (the supervisor's choice is kept)
+    assert '<form method="post" id="kr-reassign"' in partial and 'hx-preserve="true"' in partial
     # reassign from there: back to the supervisor page
     response = client.post(url("conversation-transfer", offered.pk),
                            {"target": f"queue:{world.queue.pk}", "next": url("supervisor")})
