@@ -28,9 +28,9 @@ from email.message import EmailMessage, Message
 from email.parser import HeaderParser
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
-import nh3
 from django.utils.translation import gettext as _
 
+from kramar.comms.quoting import html_to_text
 from kramar.history.services import html_sanitize
 
 # Charset names seen in the wild that Python does not know, or knows under another name.
@@ -546,7 +546,7 @@ def parse_email(raw: bytes, *, depth: int = 0) -> ParsedEmail:
     if html:
         p.html = html_sanitize(html)
         if not p.text.strip():
-            p.text = "\n".join(line.strip() for line in nh3.clean(html, tags=set()).splitlines() if line.strip())
+            p.text = html_to_text(html)  # an HTML-only message: its readable text (paragraphs, entities decoded)
     for fwd in p.forwarded:
         head = f"From: {fwd.from_name} <{fwd.from_address}>\nSubject: {fwd.subject}"
         p.text = f"{p.text.rstrip()}\n\n---------- Forwarded message ----------\n{head}\n\n{fwd.text}".lstrip()

@@ -126,6 +126,17 @@ def test_alternative_html_is_sanitized_and_text_preferred():
     assert "<b>version</b>" in p.html and "script" not in p.html and "onclick" not in p.html
 
 
+def test_html_only_message_gets_readable_text():
+    msg = EmailMessage()
+    msg["Message-ID"] = "<html-only@x>"
+    msg["From"] = "a@b.test"
+    msg["Subject"] = "Рахунок"
+    msg.set_content("<div>Доброго дня!</div><p>Ціна: 5 &amp; 7 &lt;грн&gt;<br>Склад: Київ</p>"
+                    "<style>p {color: red}</style><ul><li>ящики</li></ul>", subtype="html")
+    p = parse_email(msg.as_bytes())
+    assert p.text.splitlines() == ["Доброго дня!", "Ціна: 5 & 7 <грн>", "Склад: Київ", "", "- ящики"]
+
+
 def test_winmail_dat_is_opened():
     pytest.importorskip("tnefparse")
     msg = EmailMessage()
