@@ -188,7 +188,15 @@ def _route_hook(conversation_id: int) -> None:
 
 
 # ----------------------------------------------------------------------------------------- ingestion
-def _failure(channel: Channel, raw: bytes, source_ref: str, reason: str) -> InboundFailure:
+def _failure(channel: Channel, raw: bytes, source_ref: str, reason: str,
+             again: InboundFailure | None = None) -> InboundFailure:
+    """The unprocessed item for this original: `again` (a retried one, its reason updated), an open one of the
+    same source, else a new one with the raw bytes kept."""
+    if again is not None:
+        if again.error != reason:
+            again.error = reason
+            again.save(update_fields=["error"])
+        return again
     existing = InboundFailure.objects.filter(channel=channel, source_ref=source_ref, resolved_at__isnull=True).first() \
         if source_ref else None
     if existing is not None:
@@ -199,13 +207,15 @@ def _failure(channel: Channel, raw: bytes, source_ref: str, reason: str) -> Inbo
     return failure
 
 
-def email_ingest(*, channel: Channel, raw: bytes, source_ref: str = "") -> IngestResult:
+def email_ingest(*, channel: Channel, raw: bytes, source_ref: str = "",
+                 retry_of: InboundFailure | None = None) -> IngestResult:
     """Store one e-mail of a mail channel (see the module docstring). Never raises for a bad message: what
-    cannot be stored as a Message is stored as an InboundFailure with the reason."""
+    cannot be stored as a Message is stored as an InboundFailure with the reason (`retry_of`: the item being
+    processed again, which keeps the new reason instead)."""
     try:
         parsed = parse_email(raw)
     except MailParseError as exc:
-        return IngestResult("failed", failure=_failure(channel, raw, source_ref, str(exc)))
+        return IngestResult("failed", failure=_failure(channel, raw, source_ref, str(exc), retry_of))
     external_id = parsed.message_id[:512]
     existing = Message.objects.filter(channel=channel, external_id=external_id).first()
     if existing is not None:
@@ -219,14 +229,51 @@ def email_ingest(*, channel: Channel, raw: bytes, source_ref: str = "") -> Inges
         if existing is not None:  # a concurrent poll stored it first
             return IngestResult("duplicate", message=existing)
         logger.exception("storing a message of channel %s failed", channel.pk)
-        return IngestResult("failed", failure=_failure(channel, raw, source_ref, _("Could not store the message.")))
+        return IngestResult("failed", failure=_failure(channel, raw, source_ref, _("Could not store the message."), retry_of))
     except Exception as exc:
         logger.exception("storing a message of channel %s failed", channel.pk)
         reason = _("Could not store the message: %(error)s") % {"error": f"{type(exc).__name__}: {exc}"[:500]}
-        return IngestResult("failed", failure=_failure(channel, raw, source_ref, reason))
+        return IngestResult("failed", failure=_failure(channel, raw, source_ref, reason, retry_of))
     for conversation_id in routed:
         transaction.on_commit(lambda pk=conversation_id: _route_hook(pk))
     return IngestResult("stored", message=message)
+
+
+def inbound_failure_retry(*, actor: User, failure: InboundFailure) -> IngestResult:
+    """Process an unprocessed e-mail's original again (after Kramar was fixed, or when the cause was passing).
+    Stored — or found stored already — resolves the item with its message; failing again keeps it open with
+    the new reason. Administrators who may change unprocessed items only."""
+    from django.core.exceptions import PermissionDenied
+
+    from kramar.core.errors import DomainError
+
+    if not actor.has_perm("comms.change_inboundfailure"):
+        raise PermissionDenied(_("You may not process unprocessed items."))
+    failure = InboundFailure.objects.select_related("channel").get(pk=failure.pk)
+    if failure.resolved_at is not None:
+        raise DomainError("failure_already_resolved", _("This item is already resolved."))
+    if failure.channel.kind not in MAIL_KINDS:
+        raise DomainError("failure_not_retryable", _("Only e-mails can be processed again; resolve this item by "
+                                                     "hand."))
+    try:
+        with failure.raw.open("rb") as handle:
+            raw = handle.read()
+    except (FileNotFoundError, ValueError):  # ValueError: no file kept
+        raise DomainError("failure_no_original", _("The original is missing, so it cannot be processed again.")) \
+            from None
+    before = failure.error
+    result = email_ingest(channel=failure.channel, raw=raw, source_ref=failure.source_ref, retry_of=failure)
+    if result.message is not None:
+        now = timezone.now()
+        if InboundFailure.objects.filter(pk=failure.pk, resolved_at__isnull=True).update(
+                resolved_at=now, message=result.message):
+            audit_record(actor=actor, action=AuditEntry.Action.UPDATE, obj=failure,
+                         changes={"resolved_at": [None, now], "message": [None, result.message.pk]},
+                         extra={"processed_again": result.status})
+    elif failure.error != before:
+        audit_record(actor=actor, action=AuditEntry.Action.UPDATE, obj=failure,
+                     changes={"error": [before, failure.error]}, extra={"processed_again": "failed"})
+    return result
 
 
 def _counterparty(channel: Channel, parsed: ParsedEmail) -> tuple[str, bool]:

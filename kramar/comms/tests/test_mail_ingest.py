@@ -18,6 +18,7 @@ from kramar.comms.models import Channel, Conversation, InboundFailure, Message
 from kramar.comms.tests.dovecot import dovecot_server, free_port, imap_user, private_dovecot  # noqa: F401
 from kramar.comms.tests.factories import QueueFactory
 from kramar.comms.tests.mail_samples import BROKEN_MIME, PDF, mail, mail_with_file, sample
+from kramar.core.errors import DomainError
 from kramar.core.models import AuditEntry
 from kramar.history.models import Interaction
 
@@ -372,3 +373,54 @@ def test_periodic_task_polls_due_mailboxes(dovecot_server, mailbox, client_olena
     dovecot_server.append(user, mail(msg_id="task@client.ua", sender="olena.koval@client.ua"))
     assert poll_mailboxes_task.call_local() == 1
     assert Message.objects.get().external_id == "task@client.ua"
+
+
+def test_an_unprocessed_email_is_processed_again_after_the_cause_is_gone(db, client_olena, admin_user, monkeypatch):
+    from kramar.comms.ingest import inbound_failure_retry
+
+    channel = Channel.objects.create(kind=ChannelKind.EMAIL, name="Sales", address="sales@kramar.test")
+    raw = mail(msg_id="later@client.ua", sender="olena.koval@client.ua", subject="Рахунок", body=CP1251_TEXT,
+               charset="windows-1251")
+
+    def broken(**kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(ingest, "_store", broken)
+    failed = email_ingest(channel=channel, raw=raw, source_ref="uid:7")
+    assert failed.status == "failed" and "disk full" in failed.failure.error and not Message.objects.exists()
+    monkeypatch.undo()
+
+    result = inbound_failure_retry(actor=admin_user, failure=failed.failure)
+
+    assert result.status == "stored" and result.message.body.strip() == CP1251_TEXT
+    failure = InboundFailure.objects.get()
+    assert failure.resolved_at is not None and failure.message == result.message
+    entry = AuditEntry.objects.get(entity="inboundfailure", object_id=failure.pk)
+    assert entry.actor == admin_user and entry.extra["processed_again"] == "stored"
+    with pytest.raises(DomainError) as exc:  # once resolved, it is done
+        inbound_failure_retry(actor=admin_user, failure=failure)
+    assert exc.value.code == "failure_already_resolved"
+
+
+def test_an_item_that_fails_again_stays_open_with_the_new_reason(db, admin_user, rep_a):
+    from django.core.exceptions import PermissionDenied
+
+    from kramar.comms.ingest import inbound_failure_retry
+
+    channel = Channel.objects.create(kind=ChannelKind.EMAIL, name="Sales", address="sales@kramar.test")
+    failure = email_ingest(channel=channel, raw=b"\x00\x01 not an e-mail at all", source_ref="uid:9").failure
+    InboundFailure.objects.filter(pk=failure.pk).update(error="old reason")
+    with pytest.raises(PermissionDenied):
+        inbound_failure_retry(actor=rep_a, failure=failure)
+
+    result = inbound_failure_retry(actor=admin_user, failure=failure)
+
+    assert result.status == "failed" and result.failure.pk == failure.pk
+    failure.refresh_from_db()
+    assert failure.resolved_at is None and failure.error not in ("", "old reason")
+    assert InboundFailure.objects.count() == 1 and not Message.objects.exists()
+    chat = Channel.objects.create(kind=ChannelKind.CHAT, name="Chat")
+    other = InboundFailure.objects.create(channel=chat, error="bad JSON")
+    with pytest.raises(DomainError) as exc:
+        inbound_failure_retry(actor=admin_user, failure=other)
+    assert exc.value.code == "failure_not_retryable"
