@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from kramar.comms.config_services import inbound_failures_resolve, rule_conditions_problems
 from kramar.comms.models import (
     AgentProfile,
     Assignment,
@@ -25,7 +26,6 @@ from kramar.comms.models import (
     RoutingRule,
     SlaPolicy,
 )
-from kramar.comms.routing_rules import rules_validate
 
 
 class HolidayInline(admin.TabularInline):
@@ -72,7 +72,8 @@ class RoutingRuleAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
     def save_model(self, request, obj, form, change):
-        problems = rules_validate(obj.conditions)
+        # the same checks as the API's (kramar.comms.config_services), shown as warnings here
+        problems = rule_conditions_problems(obj.conditions or [])
         for problem in problems:
             self.message_user(request, problem, messages.WARNING)
         super().save_model(request, obj, form, change)
@@ -187,9 +188,8 @@ class InboundFailureAdmin(admin.ModelAdmin):
     def short_error(self, obj):
         return obj.error[:120]
 
-    @admin.action(description=_("Mark as resolved"))
+    @admin.action(description=_("Mark as resolved"), permissions=["change"])
     def mark_resolved(self, request, queryset):
-        from django.utils import timezone
-
-        n = queryset.filter(resolved_at__isnull=True).update(resolved_at=timezone.now())
+        # as the API's resolve: the change permission, and an audit row for each item resolved
+        n = len(inbound_failures_resolve(actor=request.user, failures=queryset))
         self.message_user(request, ngettext("%(n)d item resolved.", "%(n)d items resolved.", n) % {"n": n})
