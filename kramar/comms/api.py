@@ -823,6 +823,18 @@ def failure_raw_op(request, failure_id: Id):
     return response
 
 
+@router.post("/failures/{failure_id}/retry", response={200: FailureOut, **_errors(401, 403, 404, 409, 422)},
+             operation_id="comms_failure_retry")
+def failure_retry_op(request, failure_id: Id):
+    """Process an unprocessed e-mail again (after the cause is gone): stored, the item comes back resolved with its
+    `message_id`; failing again, it stays open with the new `reason`. 409: already resolved
+    (`failure_already_resolved`), not an e-mail (`failure_not_retryable`), original missing (`failure_no_original`)."""
+    from kramar.comms.ingest import inbound_failure_retry
+
+    inbound_failure_retry(actor=actor(request), failure_id=failure_id)
+    return _failure_out(config_selectors.inbound_failure_get(actor=actor(request), pk=failure_id))
+
+
 @router.post("/failures/{failure_id}/resolve", response={200: FailureOut, **_errors(401, 403, 404, 409, 422)},
              operation_id="comms_failure_resolve")
 def failure_resolve_op(request, failure_id: Id):

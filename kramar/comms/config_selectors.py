@@ -196,3 +196,42 @@ def agent_board(*, users: list[User]) -> list[AgentState]:
         queues[user_id].append(queue_id)
     return [AgentState(user=u, profile=profiles.get(u.pk), load=loads.get(u.pk, 0), queue_ids=queues[u.pk])
             for u in users]
+
+
+# ----------------------------------------------------------------------------------------- channel status page
+
+
+@dataclass
+class ChannelStatus:
+    """One row of the channels page: the channel (never its secret), whether it is read by polling, its unprocessed
+    items still open (None: the viewer may not see them)."""
+
+    channel: Channel
+    polled: bool
+    failures_open: int | None
+
+
+def channels_status_may(*, actor: User) -> bool:
+    """The channels page: supervisors (`selectors.may_supervise`) and administrators of channels."""
+    return selectors.may_supervise(actor) or config_admin_may(actor=actor, model=Channel, action="view")
+
+
+def channels_status(*, actor: User) -> list[ChannelStatus]:
+    """Every channel with its state, active ones first (403 for anyone but supervisors and administrators): two
+    queries."""
+    from django.db.models import Count
+
+    from kramar.comms.choices import ChannelKind
+
+    if not channels_status_may(actor=actor):
+        raise PermissionDenied(_("Only supervisors and administrators may see the channels."))
+    failures = None
+    if config_admin_may(actor=actor, model=InboundFailure, action="view"):
+        failures = dict(InboundFailure.objects.filter(resolved_at__isnull=True).values("channel_id")
+                        .annotate(n=Count("id")).values_list("channel_id", "n").order_by())
+    polled = {ChannelKind.EMAIL, ChannelKind.DROPBOX, ChannelKind.FAX}
+    return [
+        ChannelStatus(channel=c, polled=c.kind in polled,
+                      failures_open=None if failures is None else failures.get(c.pk, 0))
+        for c in Channel.objects.select_related("queue").order_by("-active", "kind", "name")
+    ]

@@ -239,27 +239,25 @@ def email_ingest(*, channel: Channel, raw: bytes, source_ref: str = "",
     return IngestResult("stored", message=message)
 
 
-def inbound_failure_retry(*, actor: User, failure: InboundFailure) -> IngestResult:
+def inbound_failure_retry(*, actor: User, failure_id: int) -> IngestResult:
     """Process an unprocessed e-mail's original again (after Kramar was fixed, or when the cause was passing).
     Stored — or found stored already — resolves the item with its message; failing again keeps it open with
-    the new reason. Administrators who may change unprocessed items only."""
-    from django.core.exceptions import PermissionDenied
+    the new reason. For administrators who may change unprocessed items (403 otherwise, 404 for an unknown
+    id); a resolved item, one that is not an e-mail, or one whose original is gone: 409."""
+    from kramar.comms.config_selectors import inbound_failure_get
+    from kramar.comms.config_services import CommsConflict
 
-    from kramar.core.errors import DomainError
-
-    if not actor.has_perm("comms.change_inboundfailure"):
-        raise PermissionDenied(_("You may not process unprocessed items."))
-    failure = InboundFailure.objects.select_related("channel").get(pk=failure.pk)
+    failure = inbound_failure_get(actor=actor, pk=failure_id, action="change")
     if failure.resolved_at is not None:
-        raise DomainError("failure_already_resolved", _("This item is already resolved."))
+        raise CommsConflict("failure_already_resolved", _("This item is already resolved."))
     if failure.channel.kind not in MAIL_KINDS:
-        raise DomainError("failure_not_retryable", _("Only e-mails can be processed again; resolve this item by "
-                                                     "hand."))
+        raise CommsConflict("failure_not_retryable", _("Only e-mails can be processed again; resolve this item by "
+                                                       "hand."))
     try:
         with failure.raw.open("rb") as handle:
             raw = handle.read()
     except (FileNotFoundError, ValueError):  # ValueError: no file kept
-        raise DomainError("failure_no_original", _("The original is missing, so it cannot be processed again.")) \
+        raise CommsConflict("failure_no_original", _("The original is missing, so it cannot be processed again.")) \
             from None
     before = failure.error
     result = email_ingest(channel=failure.channel, raw=raw, source_ref=failure.source_ref, retry_of=failure)

@@ -23,4 +23,9 @@ urlpatterns = [
     path("presence/heartbeat/", views.presence_heartbeat, name="presence-heartbeat"),
     path("letters/new/", views.letter_register, name="letter-register"),
     path("letters/pick/", views.client_pick, name="client-pick"),
+    path("channels/", views.channels, name="channels"),
+    path("failures/", views.failures, name="failures"),
+    path("failures/<int:pk>/original/", views.failure_raw, name="failure-raw"),
+    path("failures/<int:pk>/retry/", views.failure_retry, name="failure-retry"),
+    path("failures/<int:pk>/resolve/", views.failure_resolve, name="failure-resolve"),
 ]

@@ -357,3 +357,108 @@ def client_pick(request: HttpRequest) -> HttpResponse:
         companies = list(client_selectors.company_list(actor=request.user, filters={"q": q})[:10])
     return render(request, "comms/_client_pick.html", {"contacts": contacts, "companies": companies, "query": q})
 
+
+
+# --------------------------------------------------------------------------------------- channels, unprocessed items
+FAILURE_STATES = {"open": False, "resolved": True, "all": None}
+
+
+@require_GET
+@login_required
+def channels(request: HttpRequest) -> HttpResponse:
+    """Every channel and its state: a mailbox's last read or its error and next try, open unprocessed items."""
+    from kramar.comms import config_selectors
+    from kramar.comms.models import Channel
+
+    rows = config_selectors.channels_status(actor=request.user)  # PermissionDenied: 403
+    return render(request, "comms/channels.html", {
+        "nav": "inbox", "rows": rows, "now": timezone.now(),
+        "can_configure": config_selectors.config_admin_may(actor=request.user, model=Channel, action="change"),
+    })
+
+
+@require_GET
+@login_required
+def failures(request: HttpRequest) -> HttpResponse:
+    """The "could not process" list: what each item is, why it failed, its original, process again or resolve."""
+    from django.db.models import F
+
+    from kramar.comms import config_selectors
+    from kramar.comms.models import Channel, InboundFailure
+
+    state = request.GET.get("state", "open")
+    state = state if state in FAILURE_STATES else "open"
+    raw_channel = request.GET.get("channel", "")
+    channel_id = int(raw_channel) if raw_channel.isdigit() else None
+    qs = config_selectors.inbound_failure_list(actor=request.user, resolved=FAILURE_STATES[state],
+                                               channel_id=channel_id).order_by("-created_at", "-id")
+    qs = qs.annotate(conversation_id=F("message__conversation_id"))
+    page = capped_page(qs, _page_number(request), page_size=50)
+    base = reverse("comms:failures")
+    return render(request, "comms/failures.html", {
+        "nav": "inbox", "page": page, "state": state, "channel_id": channel_id,
+        "states": [("open", _("Open")), ("resolved", _("Resolved")), ("all", _("All"))],
+        "channels": Channel.objects.order_by("name").only("pk", "name"),
+        "can_change": config_selectors.config_admin_may(actor=request.user, model=InboundFailure, action="change"),
+        "retryable": {"email", "dropbox", "fax"},
+        "here": base + query_string(request.GET, empty=""),
+        "next_url": base + query_string(request.GET, page=page.number + 1) if page.has_next else None,
+        "previous_url": base + query_string(request.GET, page=page.number - 1 if page.number > 2 else None)
+        if page.number > 1 else None,
+    })
+
+
+@require_GET
+@login_required
+def failure_raw(request: HttpRequest, pk: int) -> HttpResponse:
+    """The original bytes of an unprocessed item, as a download (never rendered)."""
+    import mimetypes
+
+    from django.http import FileResponse, Http404
+
+    from kramar.comms import config_selectors
+
+    failure = config_selectors.inbound_failure_get(actor=request.user, pk=pk)
+    if not failure.raw:
+        raise Http404(_("No original was kept."))
+    name = failure.raw.name.rsplit("/", 1)[-1]
+    try:
+        handle = failure.raw.open("rb")
+    except FileNotFoundError:
+        raise Http404(_("The original is missing.")) from None
+    kind = "message/rfc822" if name.endswith(".eml") else mimetypes.guess_type(name)[0] or "application/octet-stream"
+    response = FileResponse(handle, as_attachment=True, filename=name, content_type=kind)
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_POST
+@login_required
+def failure_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    from kramar.comms.ingest import inbound_failure_retry
+
+    try:
+        result = inbound_failure_retry(actor=request.user, failure_id=pk)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        if result.message is not None:
+            messages.success(request, _("Processed: the message is in its conversation."))
+        else:
+            messages.warning(request, _("It could not be processed this time either: %(reason)s")
+                             % {"reason": result.failure.error if result.failure else ""})
+    return _back(request, reverse("comms:failures"))
+
+
+@require_POST
+@login_required
+def failure_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+    from kramar.comms import config_services
+
+    try:
+        config_services.inbound_failure_resolve(actor=request.user, failure_id=pk)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Marked as resolved."))
+    return _back(request, reverse("comms:failures"))

@@ -788,6 +788,30 @@ def test_failures_for_administrators_with_the_raw_original(admin_api, api_a):
     assert viewer.post(f"/comms/failures/{failure.pk}/resolve").status_code == 403
 
 
+def test_an_unprocessed_email_is_processed_again_through_the_api(admin_api, api_a):
+    from kramar.comms.choices import ChannelKind
+
+    channel = ChannelFactory(name="Box", kind=ChannelKind.EMAIL, address="box@kramar.test")
+    failure = InboundFailureFactory(channel=channel, error="Could not store the message: OperationalError")
+    failure.raw.save("failed-2.eml", ContentFile(
+        b"Message-ID: <again@client.test>\r\nFrom: Client <client@client.test>\r\nTo: box@kramar.test\r\n"
+        b"Subject: Order\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nTwenty boxes, please.\r\n"), save=True)
+    broken = InboundFailureFactory(channel=channel, error="old")
+    broken.raw.save("failed-3.eml", ContentFile(b"\x00\x01 not an e-mail"), save=True)
+
+    assert api_a.post(f"/comms/failures/{failure.pk}/retry").status_code == 403
+    response = admin_api.post(f"/comms/failures/{failure.pk}/retry")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["resolved"] is True and body["message_id"] == Message.objects.get(external_id="again@client.test").pk
+    response = admin_api.post(f"/comms/failures/{failure.pk}/retry")
+    assert response.status_code == 409 and response.json()["code"] == "failure_already_resolved"
+    # failing again: still open, with today's reason
+    body = admin_api.post(f"/comms/failures/{broken.pk}/retry").json()
+    assert body["resolved"] is False and body["reason"] != "old"
+    assert admin_api.post("/comms/failures/999999/retry").status_code == 404
+
+
 # ----------------------------------------------------------------------------------------- query counts
 
 

@@ -390,7 +390,7 @@ def test_an_unprocessed_email_is_processed_again_after_the_cause_is_gone(db, cli
     assert failed.status == "failed" and "disk full" in failed.failure.error and not Message.objects.exists()
     monkeypatch.undo()
 
-    result = inbound_failure_retry(actor=admin_user, failure=failed.failure)
+    result = inbound_failure_retry(actor=admin_user, failure_id=failed.failure.pk)
 
     assert result.status == "stored" and result.message.body.strip() == CP1251_TEXT
     failure = InboundFailure.objects.get()
@@ -398,7 +398,7 @@ def test_an_unprocessed_email_is_processed_again_after_the_cause_is_gone(db, cli
     entry = AuditEntry.objects.get(entity="inboundfailure", object_id=failure.pk)
     assert entry.actor == admin_user and entry.extra["processed_again"] == "stored"
     with pytest.raises(DomainError) as exc:  # once resolved, it is done
-        inbound_failure_retry(actor=admin_user, failure=failure)
+        inbound_failure_retry(actor=admin_user, failure_id=failure.pk)
     assert exc.value.code == "failure_already_resolved"
 
 
@@ -411,9 +411,9 @@ def test_an_item_that_fails_again_stays_open_with_the_new_reason(db, admin_user,
     failure = email_ingest(channel=channel, raw=b"\x00\x01 not an e-mail at all", source_ref="uid:9").failure
     InboundFailure.objects.filter(pk=failure.pk).update(error="old reason")
     with pytest.raises(PermissionDenied):
-        inbound_failure_retry(actor=rep_a, failure=failure)
+        inbound_failure_retry(actor=rep_a, failure_id=failure.pk)
 
-    result = inbound_failure_retry(actor=admin_user, failure=failure)
+    result = inbound_failure_retry(actor=admin_user, failure_id=failure.pk)
 
     assert result.status == "failed" and result.failure.pk == failure.pk
     failure.refresh_from_db()
@@ -422,5 +422,5 @@ def test_an_item_that_fails_again_stays_open_with_the_new_reason(db, admin_user,
     chat = Channel.objects.create(kind=ChannelKind.CHAT, name="Chat")
     other = InboundFailure.objects.create(channel=chat, error="bad JSON")
     with pytest.raises(DomainError) as exc:
-        inbound_failure_retry(actor=admin_user, failure=other)
+        inbound_failure_retry(actor=admin_user, failure_id=other.pk)
     assert exc.value.code == "failure_not_retryable"
