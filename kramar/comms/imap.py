@@ -9,6 +9,9 @@ Nothing is deleted from the mailbox. A changed UIDVALIDITY restarts from the fir
 recognized by Message-ID). A wrong password or an unreachable server sets `last_error` in words, counts
 `error_count` and moves `next_attempt_at` back exponentially (1, 2, 4 … minutes, at most an hour); it never
 raises to the worker.
+
+Reads out of turn (the IMAP IDLE watchers of kramar.comms.idle): `channel_poll_now` claims the channel like the
+periodic poll (`channel_claim`), unless `channel_read_held` sees a read in progress, and calls `channel_poll`.
 """
 
 from __future__ import annotations
@@ -101,10 +104,15 @@ def _logout(client) -> None:
         client.logout()
 
 
+def _retry_seconds(error_count: int) -> int:
+    """The back-off after the error_count-th failure in a row: 1, 2, 4 … minutes, at most an hour."""
+    return min(60 * 2 ** min(error_count - 1, 12), MAX_BACKOFF_SECONDS)
+
+
 def _record_error(channel: Channel, message: str) -> None:
     now = timezone.now()
     channel.error_count += 1
-    delay = min(60 * 2 ** min(channel.error_count - 1, 12), MAX_BACKOFF_SECONDS)
+    delay = _retry_seconds(channel.error_count)
     channel.last_error = message
     channel.last_polled_at = now
     channel.next_attempt_at = now + dt.timedelta(seconds=delay)
@@ -196,3 +204,59 @@ def mailboxes_due_poll(*, now: dt.datetime | None = None) -> list[PollResult]:
             continue
         results.append(channel_poll(channel=channel))
     return results
+
+
+# ------------------------------------------------------------------ reads out of turn (IMAP IDLE, kramar.comms.idle)
+def channel_read_held(channel: Channel, *, now: dt.datetime) -> bool:
+    """Whether a read holds the channel right now (the periodic poll's, or another watcher's).
+
+    No column of its own: channel_claim moves next_attempt_at CLAIM_MINUTES ahead, while a finished read leaves it
+    exactly `poll_seconds` after last_polled_at (after an error: exactly the back-off delay, see _record_error).
+    So a next attempt in the future that is neither of those is a claim (or a date set by hand, which counts as
+    one until it passes)."""
+    due = channel.next_attempt_at
+    if due is None or due <= now:
+        return False
+    if channel.last_polled_at is None:
+        return True  # claimed before its first read ended
+    if channel.error_count:
+        left = _retry_seconds(channel.error_count)
+    else:
+        left = int(_settings(channel).get("poll_seconds") or 60)
+    return due - channel.last_polled_at != dt.timedelta(seconds=left)
+
+
+def channel_poll_now(*, channel_id: int) -> PollResult | None:
+    """Read an active mail channel now, out of its turn (IMAP IDLE reported new mail): claimed with channel_claim
+    like the periodic poll, then channel_poll. None when a read holds the channel right now; the caller tries again
+    shortly (that read may have searched the mailbox before the new message arrived). Raises Channel.DoesNotExist
+    when the channel is gone, inactive or no mail channel any more."""
+    now = timezone.now()
+    channel = Channel.objects.get(pk=channel_id, kind__in=MAIL_KINDS, active=True)
+    if channel_read_held(channel, now=now):
+        return None
+    before = channel.next_attempt_at
+    if not channel_claim(channel, now=now):
+        return None
+    claimed = now + dt.timedelta(minutes=CLAIM_MINUTES)
+    try:
+        return channel_poll(channel=channel)
+    except BaseException:
+        # channel_poll never raises for the mailbox; this is the database (or a stop): give the claim back
+        with contextlib.suppress(Exception):
+            Channel.objects.filter(pk=channel_id, next_attempt_at=claimed).update(next_attempt_at=before)
+        raise
+
+
+def channel_error_record(*, channel_id: int, message: str) -> None:
+    """Record an error of the channel's mailbox that happened outside channel_poll (the IDLE connection): the same
+    last_error, error_count and back-off as a failed poll."""
+    channel = Channel.objects.filter(pk=channel_id).first()
+    if channel is not None:
+        _record_error(channel, message)
+
+
+def channel_notice_set(*, channel_id: int, message: str) -> bool:
+    """Show a notice in the channel's last_error while it holds no error (error_count untouched); the next
+    successful poll clears it like an error, so the caller sets it again."""
+    return bool(Channel.objects.filter(pk=channel_id, last_error="").update(last_error=message))

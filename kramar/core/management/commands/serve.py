@@ -19,10 +19,36 @@ def _die_with_parent() -> None:
         pass
 
 
+def _idle_mailboxes() -> int:
+    """How many mail channels have IMAP IDLE enabled (0 when the channel table cannot be read)."""
+    from django.db import DatabaseError, connection
+
+    from kramar.comms.idle import channels_idle
+
+    try:
+        return channels_idle().count()
+    except DatabaseError:
+        return 0
+    finally:
+        connection.close()
+
+
+def _children_stop(*procs: subprocess.Popen | None) -> None:
+    running = [p for p in procs if p is not None and p.poll() is None]
+    for proc in running:
+        proc.terminate()
+    for proc in running:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 class Command(BaseCommand):
     help = (
         "Apply migrations, collect static files and serve Kramar with uvicorn (ASGI); the background worker "
-        "(reminders, invitations) runs beside it unless --no-jobs."
+        "(reminders, invitations) and, when a mailbox has IDLE enabled, the IMAP IDLE watcher (kramar mail_idle) "
+        "run beside it unless --no-jobs."
     )
 
     def add_arguments(self, parser):
@@ -32,7 +58,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-migrate", action="store_true")
         parser.add_argument(
             "--no-jobs", action="store_true", default=os.environ.get("KRAMAR_SERVE_JOBS", "1") == "0",
-            help="do not start the background worker (run `kramar run_huey` yourself, e.g. on another machine)",
+            help="do not start the background worker nor the IMAP IDLE watcher (run `kramar run_huey` and "
+                 "`kramar mail_idle` yourself, e.g. on another machine)",
         )
 
     def handle(self, *args, host, port, workers, no_migrate, no_jobs, **options):
@@ -41,7 +68,7 @@ class Command(BaseCommand):
         if not no_migrate:
             call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
-        jobs = None
+        jobs = watcher = None
         if not no_jobs:
             # the worker is a child process with the same settings; it stops with the server
             jobs = subprocess.Popen(
@@ -49,6 +76,14 @@ class Command(BaseCommand):
                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )
             self.stdout.write(f"Background worker started (pid {jobs.pid}): reminders and invitations.")
+            idle = _idle_mailboxes()
+            if idle:
+                # IMAP IDLE: a thread per mailbox in a child process of its own, stopped like the worker
+                watcher = subprocess.Popen(
+                    [sys.executable, "-m", "kramar.cli", "mail_idle"], env=os.environ.copy(),
+                    preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                )
+                self.stdout.write(f"IMAP IDLE watcher started (pid {watcher.pid}): {idle} mailbox(es).")
         self.stdout.write(f"Kramar on http://{host}:{port}/ (database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]})")
         try:
             uvicorn.run(
@@ -56,9 +91,4 @@ class Command(BaseCommand):
                 lifespan="off", http="kramar.config.uvicorn_protocol:H11NoDelayProtocol",
             )
         finally:
-            if jobs is not None and jobs.poll() is None:
-                jobs.terminate()
-                try:
-                    jobs.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    jobs.kill()
+            _children_stop(jobs, watcher)
