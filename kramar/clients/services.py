@@ -317,7 +317,10 @@ def contact_create(*, actor, data: dict[str, Any], allow_duplicates: bool = Fals
     contact = Contact(**values)
     if companies:
         contact.primary_company = companies[0]
-    contact.search_text = contact_search_text(contact, cleaned.points or [], [c.name for c in companies or []])
+    # in the order the update path reads them back: points primary first, companies by name, id
+    contact.search_text = contact_search_text(
+        contact, sorted(cleaned.points or [], key=lambda p: not p.is_primary),
+        [c.name for c in sorted(companies or [], key=lambda c: (c.name, c.pk))])
     contact.name_key = name_key(contact.first_name, contact.middle_name, contact.last_name)
     contact.save(force_insert=True)
     related = _contact_apply_fresh(contact, cleaned, companies)
