@@ -1,14 +1,17 @@
 """Django admin for the Communication Center's configuration (channels, queues with members and SLA targets,
 routing rules, business hours with holidays, agents, load weights) and read-mostly views of conversations, the
-assignment log and the unprocessed items. Agents work conversations in the inbox, where scopes and the routing
-services apply; here conversations are looked at, not edited."""
+assignment log, the unprocessed items and the chat outbox (agents' replies on their way to chat gateways). Agents
+work conversations in the inbox, where scopes and the routing services apply; here conversations are looked at,
+not edited."""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from kramar.comms.chat_outbox import chat_replies_retry
 from kramar.comms.config_services import inbound_failures_resolve, rule_conditions_problems
 from kramar.comms.models import (
     AgentProfile,
@@ -21,11 +24,13 @@ from kramar.comms.models import (
     InboundFailure,
     LoadWeight,
     Message,
+    OutgoingChatMessage,
     Queue,
     QueueMember,
     RoutingRule,
     SlaPolicy,
 )
+from kramar.core.admin import ReadOnlyAdmin
 
 
 class HolidayInline(admin.TabularInline):
@@ -161,7 +166,7 @@ class MessageAdmin(admin.ModelAdmin):
     list_display = ["__str__", "direction", "channel", "from_address", "sent_at", "is_auto_reply", "is_bounce"]
     list_filter = ["direction", "is_auto_reply", "is_bounce", "channel"]
     search_fields = ["subject", "from_address", "external_id"]
-    raw_id_fields = ["conversation", "author", "interaction", "outgoing"]
+    raw_id_fields = ["conversation", "author", "interaction", "outgoing", "chat_outgoing"]
 
 
 @admin.register(Assignment)
@@ -193,3 +198,46 @@ class InboundFailureAdmin(admin.ModelAdmin):
         # as the API's resolve: the change permission, and an audit row for each item resolved
         n = len(inbound_failures_resolve(actor=request.user, failures=queryset))
         self.message_user(request, ngettext("%(n)d item resolved.", "%(n)d items resolved.", n) % {"n": n})
+
+
+@admin.register(OutgoingChatMessage)
+class OutgoingChatMessageAdmin(ReadOnlyAdmin):
+    """The chat outbox: every agent's reply in a chat on its way to the channel's gateway, with its status, attempts
+    and the gateway's last answer. Nothing is edited or deleted here; "Retry now" posts pending replies without
+    waiting and gives failed ones a new round (the gateway de-duplicates by message_id)."""
+
+    list_display = ["created_at", "channel", "chat_id", "message_id", "status", "attempts", "last_status",
+                    "next_attempt_at", "sent_at"]
+    list_filter = ["status", "channel"]
+    search_fields = ["=message_id", "=chat_id", "=conversation__id"]
+    list_select_related = ["channel"]
+    ordering = ["-created_at", "-id"]
+    actions = ["retry_now"]
+    fields = ["channel", "conversation", "chat_id", "message_id", "status", "attempts", "next_attempt_at",
+              "last_attempt_at", "last_status", "last_error", "url", "created_at", "sent_at", "posted_body"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("body")
+
+    @admin.display(description=_("body"))
+    def posted_body(self, obj: OutgoingChatMessage) -> str:
+        return format_html('<pre style="white-space: pre-wrap; max-height: 40em; overflow: auto">{}</pre>', obj.body)
+
+    def has_retry_permission(self, request) -> bool:
+        return request.user.has_perm("comms.change_outgoingchatmessage")
+
+    @admin.action(description=_("Retry now"), permissions=["retry"])
+    def retry_now(self, request, queryset) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        count = chat_replies_retry(ids=ids)
+        if count:
+            self.message_user(request, ngettext(
+                "%(count)d chat reply will be posted again now.", "%(count)d chat replies will be posted again now.",
+                count) % {"count": count}, messages.SUCCESS)
+        if len(ids) > count:
+            skipped = len(ids) - count
+            self.message_user(request, ngettext(
+                "%(count)d chat reply was left alone: it is sent or being sent.",
+                "%(count)d chat replies were left alone: they are sent or being sent.", skipped,
+            ) % {"count": skipped}, messages.WARNING)

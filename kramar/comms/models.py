@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from kramar.comms.choices import (
     AssignmentStatus,
@@ -324,6 +325,9 @@ class Message(models.Model):
                                     related_name="+")
     outgoing = models.ForeignKey("core.OutgoingEmail", null=True, blank=True, on_delete=models.SET_NULL,
                                  related_name="+")
+    # an agent's reply in a chat: its delivery to the chat gateway (kramar.comms.chat_outbox)
+    chat_outgoing = models.ForeignKey("comms.OutgoingChatMessage", null=True, blank=True,
+                                      on_delete=models.SET_NULL, related_name="+")
     raw = models.FileField(_("original"), upload_to=raw_path, max_length=500, blank=True)
     is_auto_reply = models.BooleanField(default=False)
     is_bounce = models.BooleanField(default=False)
@@ -456,3 +460,51 @@ class LiveEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic} {self.kind}"
+
+
+class OutgoingChatMessage(models.Model):
+    """One agent's reply in a chat, on its way to the channel's gateway (`settings["reply_url"]`): the JSON body
+    exactly as it was decided when the reply was written (posted byte for byte at every attempt, so the gateway
+    sees the same `message_id` and text however often it is retried), its delivery status, attempts and last
+    error. Rows are never deleted by the sender: a reply is pending until the gateway takes it (2xx), and failed
+    (still here, with the gateway's answer) when it refused it or retrying gave up. See
+    `kramar.comms.chat_outbox` and docs/chat.md."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", pgettext_lazy("chat delivery status", "queued")
+        SENDING = "sending", pgettext_lazy("chat delivery status", "sending")
+        SENT = "sent", pgettext_lazy("chat delivery status", "sent")
+        FAILED = "failed", pgettext_lazy("chat delivery status", "failed")
+
+    channel = models.ForeignKey(Channel, verbose_name=_("channel"), on_delete=models.PROTECT,
+                                related_name="chat_outbox")
+    conversation = models.ForeignKey(Conversation, verbose_name=_("conversation"), null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="+")
+    chat_id = models.CharField(_("chat id"), max_length=128)
+    # Kramar's id of the reply, in the body too: the same at every attempt, so the gateway can de-duplicate
+    message_id = models.CharField(_("message id"), max_length=64, unique=True)
+    body = models.TextField(_("body"), editable=False)  # the JSON text as posted (UTF-8)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    # pending: when the next attempt is due; sending: when an attempt still unfinished counts as interrupted
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
+    last_status = models.PositiveSmallIntegerField(_("last HTTP status"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    url = models.CharField(_("posted to"), max_length=2000, blank=True)  # the reply URL of the last attempt
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # the retry job: status = 'pending' AND next_attempt_at <= now (and 'sending' past its deadline)
+            models.Index(fields=["status", "next_attempt_at"], name="comms_chatout_due_idx"),
+            # replies of one chat go out in order: an earlier one still unsent holds the later ones back
+            models.Index(fields=["channel", "chat_id", "status"], name="comms_chatout_chat_idx"),
+        ]
+        verbose_name = _("outgoing chat message")
+        verbose_name_plural = _("outgoing chat messages")
+
+    def __str__(self) -> str:
+        return f"{self.chat_id} #{self.pk} ({self.status})"

@@ -177,14 +177,15 @@ def offers_for(*, actor, conversation_ids) -> dict[int, Assignment]:
 # --------------------------------------------------------------------------------------- one conversation
 def conversation_messages(*, actor, conversation: Conversation) -> list[Message]:
     """The thread in order: inbound, outbound and internal notes, with their authors, the outbox rows of replies
-    and the timeline attachments (a fixed number of queries). `actor` must see the conversation (404)."""
+    (e-mail or chat) and the timeline attachments (a fixed number of queries). `actor` must see the conversation
+    (404)."""
     if not conversations_visible(actor).filter(pk=conversation.pk).exists():
         raise Http404("No such conversation")
     from kramar.history.models import Attachment
 
     return list(
         Message.objects.filter(conversation_id=conversation.pk)
-        .select_related("author", "outgoing", "interaction")
+        .select_related("author", "outgoing", "chat_outgoing", "interaction")
         .prefetch_related(Prefetch("interaction__attachments", queryset=Attachment.objects.order_by("id")))
         .order_by("sent_at", "id")
     )

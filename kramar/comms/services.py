@@ -1,4 +1,5 @@
-"""Writes of the agent inbox: replies (by e-mail through the outbox, threaded), internal notes with @mentions,
+"""Writes of the agent inbox: replies (by e-mail through the outbox, threaded; in a chat through the chat outbox to
+the channel's gateway), internal notes with @mentions,
 close and reopen, canned responses, letters and visits registered by the office, and thin wrappers over the
 routing engine (accept, decline, transfer) and presence that the pages and the API share.
 
@@ -30,6 +31,7 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from kramar.comms import selectors
+from kramar.comms.chat_outbox import chat_reply_enqueue, chat_reply_url
 from kramar.comms.choices import AssignmentStatus, ChannelKind, ConversationStatus, MessageDirection, Presence
 from kramar.comms.mail_parse import subject_normalize
 from kramar.comms.models import Assignment, CannedResponse, Channel, Conversation, Message, Queue
@@ -257,31 +259,74 @@ def _accept_by_replying(actor, conv: Conversation, now: dt.datetime) -> None:
         conversation_publish(conv, users=(previous,))
 
 
-def conversation_reply(*, actor, conversation: Conversation, body: str, cc: list[str] | None = None) -> Message:
-    """Answer the client by e-mail: queued in the outbox from the channel's address to the client's (the last
-    inbound message's Reply-To/From), threaded (a fresh Message-ID, In-Reply-To and References of the last inbound
-    message, "Re: …"), stored as an outbound Message that a later client reply threads into, logged on the
-    client's timeline; the first reply records the first response; an offer to the actor is accepted by it; the
-    conversation then waits for the client (pending).
+def conversation_reply_path(conversation: Conversation) -> str:
+    """How the conversation can be answered from Kramar: "email" (mailboxes, BCC addresses, web forms), "chat" (a
+    chat channel with a reply URL) or "" (phone, fax, letters, a chat channel without a reply URL)."""
+    channel = conversation.channel
+    if channel.kind in REPLYABLE:
+        return "email"
+    if channel.kind == ChannelKind.CHAT and chat_reply_url(channel):
+        return "chat"
+    return ""
 
-    The e-mail quotes the message it answers below the agent's text (`reply_quote`). The quote is only in the sent
-    bytes (the outbox row): the stored Message and the timeline keep what the agent wrote, since the original is
-    already in the thread."""
+
+def _reply_target(actor, conversation: Conversation) -> Conversation:
+    """The conversation locked for a reply, after the checks every reply makes: the actor may change it and it is
+    not closed."""
+    conv = _lock(conversation)
+    _require_change(actor, conv)
+    if conv.status == ConversationStatus.CLOSED:
+        raise DomainError("closed", _("The conversation is closed. Reopen it to reply."))
+    return conv
+
+
+def _reply_recorded(*, actor, conv: Conversation, message: Message, now: dt.datetime, message_id: str) -> None:
+    """What every reply does once its Message is stored: the first response (SLA) is recorded, the conversation
+    waits for the client (pending); audited and published."""
+    from kramar.comms.sla import conversation_first_response
+
+    first = conversation_first_response(conv, now)
+    old = conv.status
+    conv.status, conv.last_message_at = ConversationStatus.PENDING, max(conv.last_message_at, now)
+    _bump(conv, {"status", "last_message_at"})
+    audit_record(actor=actor, action=AuditEntry.Action.UPDATE, obj=conv,
+                 changes={"status": [old, conv.status]} if old != conv.status else {},
+                 extra={"reply": message.pk, "message_id": message_id, "first_response": first})
+    conversation_publish(conv)
+
+
+def conversation_reply(*, actor, conversation: Conversation, body: str, cc: list[str] | None = None) -> Message:
+    """Answer the client on the conversation's channel: by e-mail (`_email_reply`) or, in a chat, through the
+    channel's gateway (`_chat_reply`). Either way the reply is stored as an outbound Message and logged on the
+    client's timeline at once and delivered after the commit by an outbox (retried, never dropped); the first
+    reply records the first response; an offer to the actor is accepted by it (one nobody has is taken by the
+    supervisor who answers); the conversation then waits for the client (pending). Refused: an empty or too long
+    text, a closed conversation, a channel with no way back (`no_reply_path`)."""
     body = (body or "").strip()
     if not body:
         raise ValidationFailed({"body": [_("Write the reply.")]})
     if len(body) > BODY_LIMIT:
         raise ValidationFailed({"body": [_("At most %(n)d characters.") % {"n": BODY_LIMIT}]})
+    if conversation.channel.kind == ChannelKind.CHAT:
+        return _chat_reply(actor=actor, conversation=conversation, body=body, cc=cc)
+    return _email_reply(actor=actor, conversation=conversation, body=body, cc=cc)
+
+
+def _email_reply(*, actor, conversation: Conversation, body: str, cc: list[str] | None) -> Message:
+    """Answer the client by e-mail: queued in the outbox from the channel's address to the client's (the last
+    inbound message's Reply-To/From), threaded (a fresh Message-ID, In-Reply-To and References of the last inbound
+    message, "Re: …"), stored as an outbound Message that a later client reply threads into, logged on the
+    client's timeline.
+
+    The e-mail quotes the message it answers below the agent's text (`reply_quote`). The quote is only in the sent
+    bytes (the outbox row): the stored Message and the timeline keep what the agent wrote, since the original is
+    already in the thread."""
     cc_list = cc_clean(cc)
-    from kramar.comms.sla import conversation_first_response
     from kramar.core.outbox import email_enqueue
 
     now = timezone.now()
     with transaction.atomic():
-        conv = _lock(conversation)
-        _require_change(actor, conv)
-        if conv.status == ConversationStatus.CLOSED:
-            raise DomainError("closed", _("The conversation is closed. Reopen it to reply."))
+        conv = _reply_target(actor, conversation)
         if conv.channel.kind not in REPLYABLE:
             raise DomainError("no_reply_path", _("Conversations of the channel %(channel)s cannot be answered by "
                                                  "e-mail.") % {"channel": conv.channel.get_kind_display()})
@@ -317,14 +362,51 @@ def conversation_reply(*, actor, conversation: Conversation, body: str, cc: list
             from_name=user_name(actor)[:255], to=[to], cc=cc_list, subject=subject[:255], body=body, sent_at=now,
             author=actor, interaction=interaction, outgoing=outgoing,
         )
-        first = conversation_first_response(conv, now)
-        old = conv.status
-        conv.status, conv.last_message_at = ConversationStatus.PENDING, max(conv.last_message_at, now)
-        _bump(conv, {"status", "last_message_at"})
-        audit_record(actor=actor, action=AuditEntry.Action.UPDATE, obj=conv,
-                     changes={"status": [old, conv.status]} if old != conv.status else {},
-                     extra={"reply": message.pk, "message_id": message_id, "first_response": first})
-        conversation_publish(conv)
+        _reply_recorded(actor=actor, conv=conv, message=message, now=now, message_id=message_id)
+    return message
+
+
+def _chat_reply(*, actor, conversation: Conversation, body: str, cc: list[str] | None) -> Message:
+    """Answer the client in the chat: the reply goes to the chat channel's gateway (`settings["reply_url"]`)
+    through the chat outbox (kramar.comms.chat_outbox: a signed JSON POST naming the chat, the client's message
+    it answers and Kramar's id of the reply), stored as an outbound Message (external id
+    ``<chat_id>:<message id>``, as the chat's inbound messages) and logged on the client's timeline as an outbound
+    chat message. A chat has no Cc."""
+    if cc_clean(cc):
+        raise ValidationFailed({"cc": [_("A chat reply has no Cc.")]})
+    now = timezone.now()
+    with transaction.atomic():
+        conv = _reply_target(actor, conversation)
+        if not chat_reply_url(conv.channel):
+            raise DomainError("no_reply_path", _("The chat channel %(channel)s has no reply URL, so the client cannot "
+                                                 "be answered from Kramar. An administrator can set one in the "
+                                                 "channel's settings (reply_url).") % {"channel": conv.channel.name})
+        if not conv.channel.secret:
+            raise DomainError("no_reply_path", _("The chat channel %(channel)s has no secret to sign replies "
+                                                 "with.") % {"channel": conv.channel.name})
+        chat_id = conv.thread_key.removeprefix("chat:") if conv.thread_key.startswith("chat:") else ""
+        if not chat_id:
+            raise DomainError("no_reply_path", _("There is no chat to reply to in this conversation."))
+        parent = selectors.last_inbound(conv)  # the client's last message: the one the reply answers
+        chat = (parent.flags or {}).get("chat") if parent is not None else None
+        reply_to = (str(chat.get("message_id") or "") or None) if isinstance(chat, dict) else None
+        _accept_by_replying(actor, conv, now)
+
+        outgoing = chat_reply_enqueue(channel=conv.channel, conversation=conv, chat_id=chat_id, reply_to=reply_to,
+                                      text=body, agent_name=user_name(actor), at=now)
+        external_id = f"{chat_id}:{outgoing.message_id}"
+        subject = body.split("\n", 1)[0].strip()[:80] or conv.subject
+        interaction = _timeline_write(actor=actor, conv=conv, channel="chat", direction="out", subject=subject,
+                                      body=body, when=now, external_id=f"{conv.channel_id}:{external_id}")
+        message = Message.objects.create(
+            conversation=conv, channel=conv.channel, direction=MessageDirection.OUTBOUND, external_id=external_id,
+            in_reply_to=parent.external_id if parent is not None and parent.external_id else "",
+            from_address=conv.channel.address[:320], from_name=user_name(actor)[:255],
+            to=[parent.from_address] if parent is not None and parent.from_address else [], subject=subject[:255],
+            body=body, sent_at=now, author=actor, interaction=interaction, chat_outgoing=outgoing,
+            flags={"chat": {"chat_id": chat_id, "message_id": outgoing.message_id, "reply_to": reply_to}},
+        )
+        _reply_recorded(actor=actor, conv=conv, message=message, now=now, message_id=outgoing.message_id)
     return message
 
 

@@ -115,6 +115,7 @@ def _detail_context(request: HttpRequest, conv: Conversation, **extra) -> dict[s
                   for c in selectors.canned_responses_for(actor=user, conversation=conv)[:100]]
     contact_visible = bool(scopes.visible_ids(user, Contact, [conv.contact_id]))
     company_visible = bool(scopes.visible_ids(user, Company, [conv.company_id]))
+    reply_path = services.conversation_reply_path(conv)  # "email", "chat" or "" (no way back)
     context = {
         "nav": "inbox",
         "conv": conv,
@@ -123,7 +124,8 @@ def _detail_context(request: HttpRequest, conv: Conversation, **extra) -> dict[s
         "offer": selectors.offer_for(actor=user, conversation=conv) if conv.status == ConversationStatus.NEW
         else None,
         "can_change": can_change,
-        "can_reply": can_change and conv.status != ConversationStatus.CLOSED and conv.kind in services.REPLYABLE,
+        "can_reply": can_change and conv.status != ConversationStatus.CLOSED and bool(reply_path),
+        "reply_path": reply_path,
         "canned": canned,
         "transfer_form": TransferForm(agents=targets["agents"], queues=targets["queues"]) if targets else None,
         "reply_form": ReplyForm(),
