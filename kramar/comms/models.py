@@ -441,6 +441,24 @@ class CannedResponse(models.Model):
         return self.name
 
 
+class RateCounter(models.Model):
+    """Hits counted per key and fixed time window in the database, so every server process shares the count (the
+    web form's posts per IP address and clock hour). Old windows are deleted by a periodic job."""
+
+    key = models.CharField(max_length=120)  # e.g. "webform:<channel id>:<digest of the IP>"
+    window = models.DateTimeField()  # the window's start
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["key", "window"], name="comms_ratecounter_uniq")]
+        indexes = [models.Index(fields=["window"], name="comms_ratecounter_window_idx")]
+        verbose_name = _("rate counter")
+        verbose_name_plural = _("rate counters")
+
+    def __str__(self) -> str:
+        return f"{self.key} @ {self.window:%Y-%m-%d %H:%M}: {self.count}"
+
+
 class LiveEvent(models.Model):
     """One push to open browsers (a call ringing for an agent, a conversation that changed, a queue that grew),
     written in the same transaction as the change it reports, so an event of a rolled-back change never leaves.

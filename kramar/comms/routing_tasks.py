@@ -40,3 +40,11 @@ def prune_live_events_task() -> int:
     from kramar.comms.live import events_prune
 
     return events_prune()
+
+
+@db_periodic_task(crontab(minute="23"))
+def prune_rate_counters_task() -> int:
+    """Hourly: the web form's counters of windows long ended."""
+    from kramar.comms.webforms import rate_counters_prune
+
+    return rate_counters_prune()

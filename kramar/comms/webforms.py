@@ -16,14 +16,15 @@ notes, marketing consent "given" when the consent box was ticked."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.translation import gettext as _
@@ -37,7 +38,7 @@ from kramar.comms.inbound_common import (
     timeline_write,
 )
 from kramar.comms.ingest import system_actor
-from kramar.comms.models import Channel, Conversation, Message
+from kramar.comms.models import Channel, Conversation, Message, RateCounter
 from kramar.core.audit import audit_record
 from kramar.core.context import audit_context
 from kramar.core.errors import ValidationFailed
@@ -89,25 +90,37 @@ def client_ip(channel: Channel, request) -> str:
     return request.META.get("REMOTE_ADDR", "")[:64]
 
 
+def rate_hit(key: str, window: dt.datetime) -> int:
+    """Count one hit of `key` in the window starting at `window`; the window's count so far. Shared by every
+    process (a row per key and window, incremented in the database)."""
+    with transaction.atomic():
+        if not RateCounter.objects.filter(key=key, window=window).update(count=F("count") + 1):
+            try:
+                with transaction.atomic():
+                    RateCounter.objects.create(key=key, window=window, count=1)
+                return 1
+            except IntegrityError:  # another process created it first
+                RateCounter.objects.filter(key=key, window=window).update(count=F("count") + 1)
+        return RateCounter.objects.filter(key=key, window=window).values_list("count", flat=True).get()
+
+
+def rate_counters_prune(*, now: dt.datetime | None = None) -> int:
+    """Delete windows that ended more than an hour ago."""
+    deleted, _rows = RateCounter.objects.filter(window__lt=(now or timezone.now()) - dt.timedelta(hours=2)).delete()
+    return deleted
+
+
 def webform_rate_hit(channel: Channel, ip: str, *, now: float | None = None) -> int | None:
     """Count one post from `ip`; the seconds until it may post again when over the hourly limit, else None.
-    A fixed window per clock hour in Django's cache."""
+    A fixed window per clock hour, counted in the database (`rate_hit`), so every server process shares it."""
     try:
         limit = int(_settings(channel).get("rate_limit_per_hour", DEFAULT_RATE_LIMIT))
     except (TypeError, ValueError):
         limit = DEFAULT_RATE_LIMIT
     now = time.time() if now is None else now
-    bucket = int(now // 3600)
+    window = dt.datetime.fromtimestamp(now - now % 3600, tz=dt.UTC)
     digest = hashlib.sha256(ip.encode()).hexdigest()[:24]
-    key = f"kramar:webform:{channel.pk}:{digest}:{bucket}"
-    if cache.add(key, 1, timeout=3700):
-        count = 1
-    else:
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired in between
-            cache.set(key, 1, timeout=3700)
-            count = 1
+    count = rate_hit(f"webform:{channel.pk}:{digest}", window)
     if count > limit:
         return max(1, int(3600 - now % 3600))
     return None

@@ -121,6 +121,20 @@ def test_the_hourly_rate_limit_answers_429_with_retry_after(client):
     assert other_ip.status_code == 200
 
 
+def test_the_rate_counter_lives_in_the_database_per_key_and_window_and_is_pruned():
+    import datetime as dt
+
+    from kramar.comms.models import RateCounter
+    from kramar.comms.webforms import rate_counters_prune, rate_hit
+
+    hour = dt.datetime(2026, 3, 4, 10, 0, tzinfo=dt.UTC)
+    assert [rate_hit("webform:1:a", hour) for _ in range(3)] == [1, 2, 3]
+    assert rate_hit("webform:1:b", hour) == 1 and rate_hit("webform:1:a", hour + dt.timedelta(hours=1)) == 1
+    assert RateCounter.objects.get(key="webform:1:a", window=hour).count == 3  # every process reads this row
+    assert rate_counters_prune(now=hour + dt.timedelta(hours=2, minutes=30)) == 2
+    assert list(RateCounter.objects.values_list("key", "count")) == [("webform:1:a", 1)]
+
+
 # ----------------------------------------------------------------------------------------- validation
 def test_validation_errors_name_the_fields_and_store_nothing(client, channel):
     response = _post(client, channel, {"name": "", "email": "not-an-address", "phone": "12", "message": "x" * 10_001})
