@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -22,9 +22,11 @@ from kramar.accounts.models import Membership, Team, User
 from kramar.accounts.services import roles_ensure_defaults, user_create
 from kramar.activities.models import Task
 from kramar.clients.models import Address, Company, Contact, ContactCompany, ContactPoint, MergeRecord
+from kramar.comms.models import Assignment, Conversation, InboundFailure, Message
 from kramar.core.errors import DomainError
-from kramar.core.models import AuditEntry, Tag
+from kramar.core.models import AuditEntry, Notification, Tag
 from kramar.demo import words as W
+from kramar.demo.comms_demo import comms_config_ensure, comms_conversations_default, comms_conversations_load
 from kramar.demo.generator import (
     DemoGenerator,
     Owner,
@@ -154,27 +156,35 @@ def clients_count(*, using: str = "default") -> tuple[int, int]:
 
 # Tables emptied by a reset, children first. Rows of any other model that point at them make the
 # reset refuse rather than delete data it doesn't know about.
-# Deals and tasks hang off the clients, so a reset deletes them all too (the catalogue, rates, pipelines and
-# targets stay).
+# Deals, tasks and the Communication Center's conversations (with their messages and assignment log) hang off the
+# clients, so a reset deletes them all too (the catalogue, rates, pipelines, targets, queues, channels, rules and
+# agents stay).
 RESET_MODELS = [
+    Assignment, Message, Conversation.tags.through, Conversation,
     Task.tags.through, Task, Attachment, Interaction, DealChecklistCheck, DealStageHistory, DealLine, DealContact,
     Deal.tags.through, Deal, ContactPoint, Address, ContactCompany, Contact.tags.through, Company.tags.through,
     MergeRecord, Contact, Company,
 ]
+# Nullable links into those tables that a reset empties first (on_delete=SET_NULL: the row itself stays): an
+# unprocessed inbound item keeps its original and reason, only its link to the stored message goes.
+RESET_SET_NULL = [(InboundFailure, "message")]
+# Notifications about conversations (SLA warnings and breaches, @mentions) would link to pages that are gone.
+RESET_NOTIFICATION_KINDS = ("sla_warning", "sla_breach", "mention")
 
 
 def clients_reset(*, using: str = "default") -> dict[str, int]:
     """Delete every client and its history with plain DELETEs (no per-row ORM work). Refuses when
     another module's rows refer to clients."""
     known = set(RESET_MODELS)
-    for model in (Contact, Company, Interaction, Deal, Task):
+    nulled = {(model, name) for model, name in RESET_SET_NULL}
+    for model in (Contact, Company, Interaction, Deal, Task, Conversation, Message):
         for rel in model._meta.related_objects:
             if rel.many_to_many:  # another model's many-to-many to clients: rows of its link table
                 other, rows = rel.through, rel.through._base_manager.using(using).all()
             else:
                 other = rel.related_model
                 rows = other._base_manager.using(using).filter(**{f"{rel.field.name}__isnull": False})
-            if other in known:
+            if other in known or (not rel.many_to_many and (other, rel.field.name) in nulled):
                 continue
             if rows.exists():
                 raise DomainError(
@@ -184,6 +194,10 @@ def clients_reset(*, using: str = "default") -> dict[str, int]:
                 )
     connection = connections[using]
     deleted = {}
+    for model, name in RESET_SET_NULL:
+        model._base_manager.using(using).filter(**{f"{name}__isnull": False}).update(**{name: None})
+    deleted[Notification._meta.db_table] = Notification.objects.using(using).filter(
+        kind__in=RESET_NOTIFICATION_KINDS, url__contains="/comms/conversations/").delete()[0]
     with connection.cursor() as cursor:
         for model in RESET_MODELS:
             cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")
@@ -198,11 +212,12 @@ def _anchor_default() -> dt.date:
 def demo_load(
     *, contacts: int, seed: int, mode: str = "empty", password: str | None = None, anchor: dt.date | None = None,
     progress: bool | None = None, batch_size: int = 5000, using: str = "default", deals: int | None = None,
-    tasks: int | None = None,
+    tasks: int | None = None, conversations: int | None = None,
 ) -> DemoResult:
     """Load a demo client base of `contacts` contacts (and a quarter as many companies), with `deals` deals
     (default a fifth of `contacts`) and `tasks` tasks (default as many as contacts), the product catalogue,
-    exchange rates and the reps' targets.
+    exchange rates and the reps' targets; then the Communication Center's configuration and `conversations`
+    conversations with these clients (default ~150 for 2000 contacts, at most 300; kramar.demo.comms_demo).
 
     mode: "empty" refuses a base that already has clients (DemoNotEmpty); "if_empty" does nothing then;
     "append" adds beside existing clients; "reset" deletes every client first.
@@ -255,15 +270,27 @@ def demo_load(
             t0 = time.perf_counter()
             sequences_reset(specs, using=using)
             constraints_restore(using=using)
+            result.seconds["finish"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            if using == DEFAULT_DB_ALIAS:  # the Communication Center's services work on the default database
+                comms = comms_config_ensure(anchor=anchor)
+                written = comms_conversations_load(
+                    config=comms, seed=seed, anchor=anchor, first_contact_id=ids["contact"], contacts=contacts,
+                    conversations=comms_conversations_default(contacts) if conversations is None else conversations,
+                )
+                for key, n in written.items():
+                    counts[key] = counts.get(key, 0) + n
+            result.seconds["comms"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
             result.counts = counts
             AuditEntry.objects.using(using).create(
                 action=AuditEntry.Action.CREATE, source=AuditEntry.Source.DEMO, entity="demo", object_id=0,
                 object_repr=f"Demo data: {counts.get('contact', 0)} contacts, {counts.get('company', 0)} companies, "
                 f"{counts.get('interaction', 0)} interactions, {counts.get('deal', 0)} deals, "
-                f"{counts.get('task', 0)} tasks (seed {seed})",
+                f"{counts.get('task', 0)} tasks, {counts.get('conversation', 0)} conversations (seed {seed})",
                 extra={"seed": seed, "anchor": anchor.isoformat(), "mode": mode, "counts": counts},
             )
-            result.seconds["finish"] = time.perf_counter() - t0
+            result.seconds["finish"] += time.perf_counter() - t0
             t0 = time.perf_counter()
         result.seconds["commit"] = time.perf_counter() - t0
     finally:

@@ -15,7 +15,8 @@ from kramar.demo.services import clients_count, demo_load
 class Command(BaseCommand):
     help = (
         "Load a demo client base: teams and users, companies, contacts and their history, deals, tasks, products, "
-        "exchange rates and targets. The same --seed "
+        "exchange rates and targets, and the Communication Center (queues, channels, rules, agents, conversations). "
+        "The same --seed "
         "gives the same data. Refuses a base that already has clients unless --if-empty, --append or --reset."
     )
 
@@ -24,6 +25,9 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
         parser.add_argument("--deals", type=int, help="number of deals (default: a fifth of --contacts)")
         parser.add_argument("--tasks", type=int, help="number of tasks (default: as many as --contacts)")
+        parser.add_argument("--conversations", type=int,
+                            help="number of Communication Center conversations (default: 3 per 40 contacts, at most "
+                                 "300)")
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument("--if-empty", action="store_true", help="do nothing when clients exist already")
         mode.add_argument("--append", action="store_true", help="add demo clients beside the existing ones")
@@ -36,14 +40,16 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=5000)
         parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
-    def handle(self, *args, contacts, seed, deals, tasks, if_empty, append, reset, interactive, password, anchor_date,
-               batch_size, no_progress, **options):
+    def handle(self, *args, contacts, seed, deals, tasks, conversations, if_empty, append, reset, interactive, password,
+               anchor_date, batch_size, no_progress, **options):
         if contacts < 0:
             raise CommandError(_("--contacts must be 0 or more"))
         if deals is not None and deals < 0:
             raise CommandError(_("--deals must be 0 or more"))
         if tasks is not None and tasks < 0:
             raise CommandError(_("--tasks must be 0 or more"))
+        if conversations is not None and conversations < 0:
+            raise CommandError(_("--conversations must be 0 or more"))
         mode = "if_empty" if if_empty else "append" if append else "reset" if reset else "empty"
         if reset and interactive:
             n_contacts, n_companies = clients_count()
@@ -58,6 +64,7 @@ class Command(BaseCommand):
                 result = demo_load(
                     contacts=contacts, seed=seed, mode=mode, password=password, anchor=anchor_date,
                     progress=False if no_progress else None, batch_size=batch_size, deals=deals, tasks=tasks,
+                    conversations=conversations,
                 )
         except DomainError as exc:
             raise CommandError(exc.message) from exc
