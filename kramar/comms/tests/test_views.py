@@ -242,6 +242,7 @@ def test_supervisor_page_is_for_supervisors_and_reloads_as_a_partial(client, wor
     assert response.status_code == 200
     assert f'data-testid="queue-{world.queue.pk}"' in html and f'data-testid="agent-{rep_a.pk}"' in html
     assert f'data-testid="breached-{offered.pk}"' in html and f'data-testid="transfer-{offered.pk}"' in html
+    assert "one target list" not in html and "{#" not in html  # template comments stay out of the page
     partial = client.get(url("supervisor"), **HTMX).content.decode()
     assert "<html" not in partial and 'id="supervisor-panels"' in partial
     # the reassign form survives the live re-fetch of the panels (the supervisor's choice is kept)
