@@ -45,6 +45,7 @@ from kramar.comms.inbound_common import (
 from kramar.comms.ingest import system_actor
 from kramar.comms.live import SUPERVISORS, live_publish, queue_topic, user_topic
 from kramar.comms.models import Channel, Conversation, Message
+from kramar.comms.routing_rules import client_language
 from kramar.core.audit import audit_record
 from kramar.core.context import audit_context
 from kramar.core.errors import ValidationFailed
@@ -266,6 +267,10 @@ def _apply(channel: Channel, event: CallEvent) -> CallResult:
             if conv.status == ConversationStatus.NEW:
                 conv.status = ConversationStatus.OPEN
             conv.save(update_fields=["owner", "team", "status", "updated_at"])
+        if event.event in ("answered", "ended"):  # someone spoke with the client: the first response (SLA)
+            from kramar.comms.sla import conversation_first_response
+
+            conversation_first_response(conv, event.at)
         if event.event == "ringing":
             _publish_ringing(channel, message, agent)
         elif event.event in FINAL:
@@ -315,7 +320,7 @@ def _call_open(channel: Channel, event: CallEvent, agent: User | None) -> Messag
                 "number": phone_display(number) if number else _("a hidden number")})[:255],
             status=status, contact=contact, company=company, thread_key=thread_key[:255], queue=channel.queue,
             opened_at=now, last_message_at=event.at, last_inbound_at=event.at if event.direction == "in" else None,
-            owner=agent, team=primary_team(agent),
+            owner=agent, team=primary_team(agent), language=client_language(contact),
         )
         audit_record(actor=None, action=AuditEntry.Action.CREATE, obj=conv,
                      changes={"status": [None, status], "channel": [None, channel.name]},

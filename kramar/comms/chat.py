@@ -37,6 +37,7 @@ from kramar.comms.inbound_common import (
 )
 from kramar.comms.live import live_publish, queue_topic, user_topic
 from kramar.comms.models import Channel, Conversation, Message
+from kramar.comms.routing_rules import client_language
 from kramar.core.audit import audit_record
 from kramar.core.context import audit_context
 from kramar.core.errors import ValidationFailed
@@ -169,6 +170,7 @@ def _store(channel: Channel, msg: ChatMessageIn, external_id: str) -> Message:
                 "name": msg.name or msg.handle or msg.email or msg.phone or msg.chat_id})[:255],
             status=ConversationStatus.NEW, contact=contact, company=company, thread_key=thread_key[:255],
             queue=channel.queue, opened_at=now, last_message_at=msg.at, last_inbound_at=msg.at,
+            language=client_language(contact),
         )
         audit_record(actor=None, action=AuditEntry.Action.CREATE, obj=conv,
                      changes={"status": [None, conv.status], "channel": [None, channel.name]},

@@ -49,6 +49,7 @@ from kramar.clients.models import Company, Contact, ContactPoint
 from kramar.comms.choices import ChannelKind, ConversationStatus, MessageDirection
 from kramar.comms.mail_parse import MailParseError, ParsedEmail, parse_email, subject_normalize
 from kramar.comms.models import Channel, Conversation, InboundFailure, Message
+from kramar.comms.routing_rules import client_language
 from kramar.core.audit import audit_record
 from kramar.core.context import audit_context
 from kramar.core.identifiers import email_normalize, phone_normalize
@@ -386,7 +387,7 @@ def _store(*, channel: Channel, raw: bytes, parsed: ParsedEmail, external_id: st
             contact=contact, company=company or (contact.primary_company if contact else None),
             thread_key=parsed.root_id[:255], queue=channel.queue, opened_at=now, last_message_at=sent_at,
             last_inbound_at=sent_at if real_reply else None, owner=author, team=_primary_team(author),
-            closed_at=now if status == ConversationStatus.CLOSED else None,
+            closed_at=now if status == ConversationStatus.CLOSED else None, language=client_language(contact),
         )
         audit_record(actor=None, action=AuditEntry.Action.CREATE, obj=conv,
                      changes={"status": [None, status], "channel": [None, channel.name]},

@@ -12,8 +12,8 @@ transaction is a single IMMEDIATE writer, so the decisions are serialized) and r
 agent (status `new`, no open offer). Then it locks the profiles of the queue's online agents in id order (a fixed
 order, so no deadlocks) and counts their load under that lock, so two workers never over-fill an agent.
 
-Load: an agent's conversations that are not closed (offered, open, pending), each weighted by its channel kind's
-LoadWeight (1 without a row), against AgentProfile.capacity."""
+Load: an agent's conversations offered to them or open (not those waiting for the client), each weighted by its
+channel kind's LoadWeight (1 without a row), against AgentProfile.capacity."""
 
 from __future__ import annotations
 
@@ -27,14 +27,28 @@ from django.db.models import Count, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from kramar.comms.choices import AssignmentStatus, ConversationStatus, Presence, Priority, Strategy
+from kramar.comms.choices import (
+    AssignmentStatus,
+    ChannelKind,
+    ConversationStatus,
+    Presence,
+    Priority,
+    Strategy,
+)
 from kramar.comms.live import SUPERVISORS, live_publish, queue_topic, user_topic
 from kramar.comms.models import AgentProfile, Assignment, Conversation, LoadWeight, Queue, QueueMember
 from kramar.comms.routing_rules import RoutingInputs, rules_active, rules_decide, rules_dry_run  # noqa: F401
 from kramar.core.errors import DomainError
 
-LOAD_STATUSES = (ConversationStatus.NEW, ConversationStatus.OPEN, ConversationStatus.PENDING)
+# an agent's load: what is offered to them or open; a conversation waiting for the client (pending, e.g. every
+# mail a rep logged through the BCC address) takes no capacity until the client answers
+LOAD_STATUSES = (ConversationStatus.NEW, ConversationStatus.OPEN)
 REFUSED = (AssignmentStatus.DECLINED, AssignmentStatus.EXPIRED)
+# an agent who declined a conversation or let its offer expire is not offered it again for this long after the
+# offer ran out, unless nobody else can take it (then never, before this)
+REFUSAL_HOLD = dt.timedelta(minutes=15)
+# a fax or a letter cannot be answered from Kramar: an agent taking it is its first response (SLA)
+TAKING_RESPONDS = (ChannelKind.FAX, ChannelKind.LETTER)
 WAITING_BATCH = 200
 
 
@@ -209,16 +223,18 @@ def _lock(pk: int, *, skip_locked: bool) -> Conversation | None:
             .select_related("channel", "channel__queue", "contact", "company").filter(pk=pk).first())
 
 
-def _past(conv: Conversation) -> tuple[bool, set[int]]:
-    """Whether the conversation has an open offer, and the agents who declined it or let it expire (one query)."""
+def _past(conv: Conversation) -> tuple[bool, dict[int, dt.datetime]]:
+    """Whether the conversation has an open offer, and the agents who declined it or let it expire, each with when
+    their (latest) refused offer ran out (one query)."""
     rows = Assignment.objects.filter(conversation=conv, status__in=[AssignmentStatus.OFFERED, *REFUSED]).values_list(
-        "status", "user_id")
-    offered, refused = False, set()
-    for status, user_id in rows:
+        "status", "user_id", "expires_at", "created_at")
+    offered, refused = False, {}
+    for status, user_id, expires_at, created_at in rows:
         if status == AssignmentStatus.OFFERED:
             offered = True
         elif user_id:
-            refused.add(user_id)
+            at = expires_at or created_at
+            refused[user_id] = max(refused.get(user_id, at), at)
     return offered, refused
 
 
@@ -226,18 +242,18 @@ def _open_offer(conv: Conversation) -> bool:
     return _past(conv)[0]
 
 
-def _refused(conv: Conversation) -> set[int]:
+def _refused(conv: Conversation) -> dict[int, dt.datetime]:
     return _past(conv)[1]
 
 
 def _offer(conv: Conversation, queue: Queue | None, *, now: dt.datetime, head: list[str],
            decided_by=None, inputs: RoutingInputs | None = None, fields: tuple[str, ...] = (),
-           refused: set[int] | None = None, notify=()) -> Assignment:
+           refused: dict[int, dt.datetime] | None = None, notify=()) -> Assignment:
     """Offer the (locked) conversation to an agent of `queue` by its strategy, or leave it waiting; save the
     conversation, log the decision and publish it (`notify`: ids of users who had it before)."""
     update = {"owner", "updated_at", *fields}
     if queue is None:
-        conv.owner = None
+        update |= conversation_owner_set(conv, None)
         conv.save(update_fields=sorted(update))
         reason = "; ".join([*head, _("no queue; waits")])
         conversation_publish(conv, users=notify)
@@ -249,15 +265,25 @@ def _offer(conv: Conversation, queue: Queue | None, *, now: dt.datetime, head: l
     owner_id = (inputs or RoutingInputs(conv)).client_owner_id if queue.strategy == Strategy.OWNER else None
     if refused is None:
         refused = _refused(conv)
-    pick = strategy_pick(queue, conv, cands, weight=weight, exclude=refused, client_owner_id=owner_id)
+    pick = strategy_pick(queue, conv, cands, weight=weight, exclude=set(refused), client_owner_id=owner_id)
+    if pick.candidate is None and refused:
+        # everyone eligible refused it: an agent whose refusal is REFUSAL_HOLD old may be offered it again (else a
+        # one-person queue, or agents back from a break, would never see it)
+        held = {u for u, at in refused.items() if at > now - REFUSAL_HOLD}
+        if held != set(refused):
+            again = strategy_pick(queue, conv, cands, weight=weight, exclude=held, client_owner_id=owner_id)
+            if again.candidate is not None:
+                again.steps.insert(0, _("refused by everyone eligible; offered again after %(n)d min") % {
+                    "n": int(REFUSAL_HOLD.total_seconds() // 60)})
+                pick = again
     reason = "; ".join([*head, " → ".join([*pick.steps, pick.reason])])
     if pick.candidate is None:
-        conv.owner = None
+        update |= conversation_owner_set(conv, None)
         conv.save(update_fields=sorted(update))
         conversation_publish(conv, users=notify)
         return Assignment.objects.create(conversation=conv, queue=queue, status=AssignmentStatus.WAITING,
                                          reason=reason, decided_by=decided_by)
-    conv.owner_id = pick.candidate.user_id
+    update |= conversation_owner_set(conv, pick.candidate.user_id)
     conv.save(update_fields=sorted(update))
     QueueMember.objects.filter(queue=queue, user_id=pick.candidate.user_id).update(last_assigned_at=now)
     conversation_publish(conv, users=notify, offered_to=pick.candidate.user_id)
@@ -265,6 +291,25 @@ def _offer(conv: Conversation, queue: Queue | None, *, now: dt.datetime, head: l
         conversation=conv, queue=queue, user_id=pick.candidate.user_id, status=AssignmentStatus.OFFERED,
         reason=reason, decided_by=decided_by, expires_at=now + dt.timedelta(minutes=queue.accept_minutes),
     )
+
+
+def agent_team_id(user_id: int | None) -> int | None:
+    """The agent's primary team (None without one)."""
+    from kramar.accounts.models import Membership
+
+    if not user_id:
+        return None
+    return (Membership.objects.filter(user_id=user_id).order_by("-is_primary", "id")
+            .values_list("team_id", flat=True).first())
+
+
+def conversation_owner_set(conv: Conversation, user_id: int | None) -> set[str]:
+    """Give the conversation to an agent, or to nobody (unsaved): the owner, and the agent's team, so that roles
+    scoped to the team see what their agents have (nobody's: no team; the queue's members and supervisors see
+    it). Returns the fields to save."""
+    conv.owner_id = user_id
+    conv.team_id = agent_team_id(user_id)
+    return {"owner", "team"}
 
 
 def _waiting_count(queue: Queue, *, but: int) -> int:
@@ -357,6 +402,10 @@ def assignment_accept(*, actor, assignment: Assignment, now: dt.datetime | None 
             status=ConversationStatus.OPEN, updated_at=now)
         conv = Conversation.objects.filter(pk=assignment.conversation_id).first()
         if conv is not None:
+            if conv.kind in TAKING_RESPONDS:
+                from kramar.comms.sla import conversation_first_response
+
+                conversation_first_response(conv, now)
             conversation_publish(conv)
     assignment.refresh_from_db()
     return assignment
@@ -423,8 +472,8 @@ def conversation_transfer(*, by, conversation: Conversation, to_user=None, to_qu
         conv.status = ConversationStatus.NEW
         previous = conv.owner_id
         if to_user is not None:
-            conv.owner = to_user
-            conv.save(update_fields=["owner", "status", "updated_at"])
+            fields = conversation_owner_set(conv, to_user.pk)
+            conv.save(update_fields=sorted({*fields, "status", "updated_at"}))
             conversation_publish(conv, users=(previous,), offered_to=to_user.pk)
             minutes = conv.queue.accept_minutes if conv.queue_id else 5
             return Assignment.objects.create(

@@ -28,6 +28,12 @@ FIELDS = (
 OPS = ("eq", "ne", "in", "contains", "matches")
 
 
+def client_language(contact) -> str:
+    """The language a new conversation takes from its client (the contact's; "" when unknown), so that the
+    language rules, the skills strategy and the canned responses' language apply to inbound traffic."""
+    return (getattr(contact, "language", "") or "")[:8] if contact is not None else ""
+
+
 class RoutingInputs:
     """What the rules of one conversation can test: from the conversation, its channel, its first inbound
     message and its contact/company. `message` may be given (the dry run loads them in bulk)."""
@@ -87,14 +93,17 @@ class RoutingInputs:
         if name == "owner":
             owner = self.client_owner_id
             return [str(owner)] if owner else []
-        if name in ("lifecycle_stage", "client_class"):
-            client = self.client
-            value = getattr(client, name, "") if client is not None else ""
-            return [value] if value else []
+        if name in ("lifecycle_stage", "client_class"):  # the contact's, else (empty there) the company's
+            for record in (conv.contact, conv.company):
+                value = getattr(record, name, "") if record is not None else ""
+                if value:
+                    return [value]
+            return []
         if name == "tag":
             return self.tags()
         if name == "language":
-            return [conv.language] if conv.language else []
+            language = conv.language or client_language(conv.contact)
+            return [language] if language else []
         if name == "keyword":
             message = self.message
             return [conv.subject, *((message.subject, message.body) if message else ())]

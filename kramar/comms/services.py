@@ -36,7 +36,8 @@ from kramar.comms.choices import AssignmentStatus, ChannelKind, ConversationStat
 from kramar.comms.mail_parse import subject_normalize
 from kramar.comms.models import Assignment, CannedResponse, Channel, Conversation, Message, Queue
 from kramar.comms.quoting import html_to_text, quote_text
-from kramar.comms.routing import conversation_publish, user_name
+from kramar.comms.routing import conversation_owner_set, conversation_publish, user_name
+from kramar.comms.routing_rules import client_language
 from kramar.core.audit import audit_record
 from kramar.core.errors import DomainError, ValidationFailed
 from kramar.core.models import AuditEntry, Notification
@@ -253,8 +254,9 @@ def _accept_by_replying(actor, conv: Conversation, now: dt.datetime) -> None:
     Assignment.objects.create(conversation=conv, queue=conv.queue, user=actor, status=AssignmentStatus.ACCEPTED,
                               decided_by=actor, accepted_at=now,
                               reason=_("answered by %(name)s") % {"name": user_name(actor)})
-    conv.owner, conv.status = actor, ConversationStatus.OPEN
-    conv.save(update_fields=["owner", "status", "updated_at"])
+    fields = conversation_owner_set(conv, actor.pk)
+    conv.status = ConversationStatus.OPEN
+    conv.save(update_fields=sorted({*fields, "status", "updated_at"}))
     if previous:
         conversation_publish(conv, users=(previous,))
 
@@ -497,8 +499,7 @@ def conversation_reopen(*, actor, conversation: Conversation) -> Conversation:
         conv.status, conv.closed_at = ConversationStatus.OPEN, None
         fields = {"status", "closed_at"}
         if conv.owner_id is None:
-            conv.owner = actor
-            fields.add("owner")
+            fields |= conversation_owner_set(conv, actor.pk)
             changes["owner"] = [None, actor.pk]
         _bump(conv, fields)
         audit_record(actor=actor, action=AuditEntry.Action.UPDATE, obj=conv, changes=changes)
@@ -639,7 +640,7 @@ def letter_register(*, actor, channel: Channel, kind: str, subject: str, body: s
             conv = Conversation.objects.create(
                 channel=channel, kind=channel.kind, subject=subject, status=ConversationStatus.NEW,
                 contact=contact, company=company, queue=channel.queue, opened_at=now, last_message_at=when,
-                last_inbound_at=when,
+                last_inbound_at=when, language=client_language(contact),
             )
             audit_record(actor=actor, action=AuditEntry.Action.CREATE, obj=conv,
                          changes={"status": [None, conv.status], "channel": [None, channel.name]},

@@ -39,6 +39,7 @@ from kramar.comms.inbound_common import (
 )
 from kramar.comms.ingest import system_actor
 from kramar.comms.models import Channel, Conversation, Message, RateCounter
+from kramar.comms.routing_rules import client_language
 from kramar.core.audit import audit_record
 from kramar.core.context import audit_context
 from kramar.core.errors import ValidationFailed
@@ -254,7 +255,7 @@ def _store(channel: Channel, form: WebFormIn, external_id: str, *, ip: str, orig
     conv = Conversation.objects.create(
         channel=channel, kind=channel.kind, subject=subject, status=ConversationStatus.NEW, contact=contact,
         company=company, thread_key=f"form:{external_id}"[:255], queue=channel.queue, opened_at=now,
-        last_message_at=now, last_inbound_at=now,
+        last_message_at=now, last_inbound_at=now, language=client_language(contact),
     )
     audit_record(actor=None, action=AuditEntry.Action.CREATE, obj=conv,
                  changes={"status": [None, conv.status], "channel": [None, channel.name]},

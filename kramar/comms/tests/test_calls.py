@@ -297,3 +297,18 @@ def test_the_window_is_a_channel_setting(client, taras, olena):
     _post(client, channel, _event("ringing", "c-1", at=start.isoformat()))
     _post(client, channel, _event("ringing", "c-2", at=(start + dt.timedelta(minutes=30)).isoformat()))
     assert Conversation.objects.count() == 2
+
+
+def test_a_missed_call_waits_for_its_first_response_until_someone_speaks_with_the_caller(client, channel, taras):
+    start = timezone.now() - dt.timedelta(minutes=20)
+    _post(client, channel, _event("ringing", "c-1", at=start.isoformat()))
+    _post(client, channel, _event("missed", "c-1", at=start.isoformat()))
+    conv = Message.objects.get().conversation
+    assert conv.first_response_at is None  # the SLA clock runs on
+    # the agent calls back (an outgoing call to the same number joins the conversation) and the client answers
+    back = start + dt.timedelta(minutes=10)
+    _post(client, channel, _event("answered", "c-2", at=back.isoformat(), direction="out",
+                                  **{"from": "+380441234567", "to": "067 123 45 67"}))
+    conv.refresh_from_db()
+    assert Message.objects.get(external_id="c-2").conversation_id == conv.pk
+    assert conv.first_response_at == back

@@ -302,7 +302,7 @@ def test_routing_twice_never_offers_twice(make_agent, now):
     assert Assignment.objects.filter(conversation=conv).count() == 1
 
 
-def test_decline_goes_to_the_next_agent_never_back(make_agent, now):
+def test_decline_goes_to_the_next_agent_not_back_for_a_while(make_agent, now):
     queue = QueueFactory(strategy=Strategy.LEAST_LOADED)
     olena, petro = make_agent("Olena", queue), make_agent("Petro", queue)
     load(petro, 1)
@@ -318,6 +318,14 @@ def test_decline_goes_to_the_next_agent_never_back(make_agent, now):
     assert last.user is None and "every online agent refused it" in last.reason
     conv.refresh_from_db()
     assert conv.owner is None and conv.status == ConversationStatus.NEW
+    # the periodic pass leaves it waiting while the refusals are fresh …
+    from kramar.comms.routing import conversations_waiting_route
+
+    assert conversations_waiting_route(now=now + dt.timedelta(minutes=10)) == 0
+    # … and offers it again once they are REFUSAL_HOLD old (after the offer window): to the least loaded again
+    assert conversations_waiting_route(now=now + dt.timedelta(minutes=21)) == 1
+    again = Assignment.objects.filter(conversation=conv, status=AssignmentStatus.OFFERED).get()
+    assert again.user == olena and "refused by everyone eligible; offered again after 15 min" in again.reason
 
 
 def test_expired_offers_go_to_the_next_agent_once(make_agent, now):
@@ -426,3 +434,77 @@ def test_the_periodic_pass_routes_conversations_that_never_got_a_decision(make_a
     lost.refresh_from_db()
     assert lost.owner == olena
     assert conversations_unrouted_route(now=now) == 0
+
+
+def test_the_agent_who_gets_a_conversation_brings_it_into_their_team(make_agent, now, team_a, team_b, lead_a):
+    from kramar.accounts.models import Membership
+    from kramar.comms.selectors import conversations_visible
+
+    queue = QueueFactory(strategy=Strategy.ROUND_ROBIN)
+    olena = make_agent("Olena", queue)
+    Membership.objects.create(user=olena, team=team_a, is_primary=True)
+    petro = make_agent("Petro", presence=Presence.OFFLINE)
+    Membership.objects.create(user=petro, team=team_b, is_primary=True)
+    conv = conv_in(queue)
+    assert not conversations_visible(lead_a).filter(pk=conv.pk).exists()  # nobody's yet: the lead does not see it
+    # when it is offered to Olena (team A)
+    conversation_route(conv, now=now)
+    conv.refresh_from_db()
+    # then it belongs to team A: its lead (team scope) sees it
+    assert (conv.owner, conv.team) == (olena, team_a)
+    assert conversations_visible(lead_a).filter(pk=conv.pk).exists()
+    # transferred to Petro (team B): team B's now
+    conversation_transfer(by=olena, conversation=conv, to_user=petro, now=now)
+    conv.refresh_from_db()
+    assert (conv.owner, conv.team) == (petro, team_b)
+    assert not conversations_visible(lead_a).filter(pk=conv.pk).exists()
+
+
+def test_class_comes_from_the_company_when_the_contact_has_none_and_language_from_the_client(make_agent, now):
+    sales, vip, english = QueueFactory(name="Sales"), QueueFactory(name="Key accounts"), QueueFactory(name="English")
+    RoutingRuleFactory(position=1, name="English", queue=english,
+                       conditions=[{"field": "language", "op": "eq", "value": "en"}])
+    RoutingRuleFactory(position=2, name="Class A", queue=vip,
+                       conditions=[{"field": "client_class", "op": "eq", "value": "A"}])
+    company = CompanyFactory(client_class="A")
+    contact = ContactFactory(client_class="", language="uk", primary_company=company)
+    # the contact has no class: the company's counts
+    assert conversation_route(conv_in(sales, contact=contact, company=company), now=now).queue == vip
+    # a conversation without a language of its own: the client's
+    contact_en = ContactFactory(client_class="", language="en")
+    assert conversation_route(conv_in(sales, contact=contact_en, language=""), now=now).queue == english
+
+
+def test_inbound_conversations_take_the_clients_language(db):
+    from kramar.clients.tests.factories import ContactPointFactory
+    from kramar.comms.ingest import email_ingest
+    from kramar.comms.tests.mail_samples import mail
+
+    contact = ContactFactory(language="en")
+    ContactPointFactory(contact=contact, value="john@client.test", normalized="john@client.test")
+    channel = ChannelFactory(kind=ChannelKind.EMAIL)
+    message = email_ingest(channel=channel, raw=mail(msg_id="lang@client.test", sender="john@client.test")).message
+    assert message.conversation.language == "en"
+    unknown = email_ingest(channel=channel, raw=mail(msg_id="lang2@new.test", sender="who@new.test")).message
+    assert unknown.conversation.language == "uk"  # a new lead has the contacts' default language
+
+
+def test_taking_a_fax_or_a_letter_is_its_first_response_but_not_an_email(make_agent, now):
+    queue = QueueFactory(strategy=Strategy.ROUND_ROBIN)
+    olena = make_agent("Olena", queue, capacity=10)
+    fax, mail = conv_in(queue, kind=ChannelKind.FAX), conv_in(queue)
+    for conv in (fax, mail):
+        offer = conversation_route(conv, now=now)
+        assignment_accept(actor=olena, assignment=offer, now=now + dt.timedelta(minutes=1))
+        conv.refresh_from_db()
+    assert fax.first_response_at == now + dt.timedelta(minutes=1)
+    assert mail.first_response_at is None  # an e-mail is answered by a reply
+
+
+def test_conversations_waiting_for_the_client_take_no_capacity(make_agent, now):
+    queue = QueueFactory(strategy=Strategy.LEAST_LOADED)
+    olena = make_agent("Olena", queue, capacity=2)
+    load(olena, 5, status=ConversationStatus.PENDING)  # e.g. mail she logged through the BCC address
+    load(olena, 1)
+    offer = conversation_route(conv_in(queue), now=now)
+    assert offer.user == olena and "Olena 1 of 2 open" in offer.reason

@@ -54,7 +54,7 @@ class World:
         team = rep_a.memberships.get().team
         self.company = CompanyFactory(name="Котли Плюс", owner=rep_a, team=team)
         self.contact = ContactFactory(first_name="Тарас", last_name="Шевченко", owner=rep_a, team=team,
-                                      primary_company=self.company)
+                                      primary_company=self.company, language="en")  # replies' additions in English
         ContactPointFactory(contact=self.contact, kind="email", value="taras@client.test",
                             normalized="taras@client.test")
 
