@@ -9,6 +9,7 @@ from django.utils.translation import ngettext
 
 from kramar.accounts.models import ApiToken, Membership, Role, RoleGrant, Team, User
 from kramar.accounts.services import api_token_revoke
+from kramar.core.admin import AuditedAdmin
 
 
 class MembershipInline(admin.TabularInline):
@@ -28,7 +29,8 @@ class TeamMembershipInline(admin.TabularInline):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(AuditedAdmin, DjangoUserAdmin):
+    audit_masked = ("password",)
     list_display = ["username", "first_name", "last_name", "email", "language", "is_active", "is_staff"]
     list_filter = ["is_active", "is_staff", "is_superuser", "roles", "teams"]
     filter_horizontal = ["roles", "groups", "user_permissions"]
@@ -71,7 +73,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(AuditedAdmin):
     list_display = ["name", "kind", "created_at"]
     list_filter = ["kind"]
     search_fields = ["name"]
@@ -86,14 +88,15 @@ class RoleGrantInline(admin.TabularInline):
 
 
 @admin.register(Role)
-class RoleAdmin(admin.ModelAdmin):
+class RoleAdmin(AuditedAdmin):
     list_display = ["name", "description"]
     search_fields = ["name"]
     inlines = [RoleGrantInline]
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(AuditedAdmin):
+    audit_masked = ("digest",)
     """Tokens are created by their owners on the profile page (the plain token is shown only there);
     the admin lists them and can revoke them."""
 

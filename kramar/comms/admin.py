@@ -30,7 +30,7 @@ from kramar.comms.models import (
     RoutingRule,
     SlaPolicy,
 )
-from kramar.core.admin import ReadOnlyAdmin
+from kramar.core.admin import AuditedAdmin, ReadOnlyAdmin
 
 
 class HolidayInline(admin.TabularInline):
@@ -39,7 +39,7 @@ class HolidayInline(admin.TabularInline):
 
 
 @admin.register(BusinessHours)
-class BusinessHoursAdmin(admin.ModelAdmin):
+class BusinessHoursAdmin(AuditedAdmin):
     list_display = ["name", "time_zone"]
     search_fields = ["name"]
     inlines = [HolidayInline]
@@ -58,7 +58,7 @@ class SlaPolicyInline(admin.TabularInline):
 
 
 @admin.register(Queue)
-class QueueAdmin(admin.ModelAdmin):
+class QueueAdmin(AuditedAdmin):
     list_display = ["name", "strategy", "accept_minutes", "max_waiting", "overflow_queue", "business_hours",
                     "active", "position"]
     list_filter = ["active", "strategy"]
@@ -69,7 +69,7 @@ class QueueAdmin(admin.ModelAdmin):
 
 
 @admin.register(RoutingRule)
-class RoutingRuleAdmin(admin.ModelAdmin):
+class RoutingRuleAdmin(AuditedAdmin):
     list_display = ["position", "name", "queue", "priority", "active", "updated_at"]
     list_display_links = ["name"]
     list_editable = ["position", "active"]
@@ -85,7 +85,7 @@ class RoutingRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(AgentProfile)
-class AgentProfileAdmin(admin.ModelAdmin):
+class AgentProfileAdmin(AuditedAdmin):
     list_display = ["user", "presence", "presence_changed_at", "last_seen_at", "capacity"]
     list_filter = ["presence"]
     search_fields = ["user__username", "user__first_name", "user__last_name"]
@@ -94,7 +94,7 @@ class AgentProfileAdmin(admin.ModelAdmin):
 
 
 @admin.register(CannedResponse)
-class CannedResponseAdmin(admin.ModelAdmin):
+class CannedResponseAdmin(AuditedAdmin):
     list_display = ["name", "queue", "owner", "language", "active"]
     list_filter = ["active", "queue", "language"]
     search_fields = ["name", "body"]
@@ -111,12 +111,13 @@ class CannedResponseAdmin(admin.ModelAdmin):
 
 
 @admin.register(LoadWeight)
-class LoadWeightAdmin(admin.ModelAdmin):
+class LoadWeightAdmin(AuditedAdmin):
     list_display = ["channel_kind", "weight"]
 
 
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(AuditedAdmin):
+    audit_masked = ("secret",)
     list_display = ["name", "kind", "address", "queue", "active", "last_polled_at", "error_count"]
     list_filter = ["kind", "active"]
     search_fields = ["name", "address"]
@@ -149,7 +150,7 @@ class AssignmentInline(admin.TabularInline):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(AuditedAdmin):
     list_display = ["__str__", "kind", "status", "priority", "queue", "owner", "opened_at", "first_response_due",
                     "sla_breached_at"]
     list_filter = ["status", "kind", "priority", "queue"]
@@ -162,7 +163,7 @@ class ConversationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(AuditedAdmin):
     list_display = ["__str__", "direction", "channel", "from_address", "sent_at", "is_auto_reply", "is_bounce"]
     list_filter = ["direction", "is_auto_reply", "is_bounce", "channel"]
     search_fields = ["subject", "from_address", "external_id"]

@@ -28,6 +28,56 @@ class CappedPaginator(Paginator):
         return len(qs)
 
 
+class AuditedAdmin(admin.ModelAdmin):
+    """Changes made in the admin go to the audit log like the services' writes: who, created / updated / deleted,
+    the fields with old and new values (`audit_masked` fields only say that they changed), the inlines and
+    many-to-many fields that changed, and `"via": "admin"`."""
+
+    audit_masked: tuple[str, ...] = ()
+
+    def _audit_changes(self, before: dict, after: dict) -> dict:
+        from kramar.core.audit import diff
+
+        changes = diff(before, after)
+        for name in self.audit_masked:
+            if name in changes:
+                changes[name] = ["•••" if changes[name][0] else "", "•••" if changes[name][1] else ""]
+        return changes
+
+    def save_model(self, request, obj, form, change):
+        from kramar.core.audit import snapshot
+
+        before = snapshot(type(obj)._default_manager.get(pk=obj.pk)) if change and obj.pk else {}
+        super().save_model(request, obj, form, change)
+        request._kramar_audit = (obj, change, self._audit_changes(before, snapshot(obj)))
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        obj, changed, changes = getattr(request, "_kramar_audit", (form.instance, change, {}))
+        related = [name for name in form.changed_data if name in {f.name for f in obj._meta.many_to_many}]
+        for formset in formsets:
+            if formset.new_objects or formset.changed_objects or formset.deleted_objects:
+                related.append(str(formset.model._meta.verbose_name_plural))
+        if changes or related or not changed:
+            from kramar.core.audit import audit_record
+
+            audit_record(actor=request.user, action=AuditEntry.Action.UPDATE if changed else AuditEntry.Action.CREATE,
+                         obj=obj, changes=changes, extra={"via": "admin", **({"related": related} if related else {})})
+
+    def delete_model(self, request, obj):
+        from kramar.core.audit import audit_record, snapshot
+
+        pk, before = obj.pk, snapshot(obj)
+        super().delete_model(request, obj)
+        obj.pk = pk
+        audit_record(actor=request.user, action=AuditEntry.Action.DELETE, obj=obj,
+                     changes=self._audit_changes(before, {}), extra={"via": "admin"})
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:  # one audit row each
+            self.delete_model(request, obj)
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """View-only: rows are written by the services (with audit), never through the admin."""
 
@@ -45,14 +95,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(AuditedAdmin):
     list_display = ["name", "color", "created_at"]
     search_fields = ["name"]
     ordering = ["name"]
 
 
 @admin.register(CustomFieldDefinition)
-class CustomFieldDefinitionAdmin(admin.ModelAdmin):
+class CustomFieldDefinitionAdmin(AuditedAdmin):
     list_display = ["label", "entity", "key", "field_type", "required", "position"]
     list_filter = ["entity", "field_type", "required"]
     list_editable = ["position"]

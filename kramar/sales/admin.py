@@ -11,6 +11,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from kramar.activities.choices import TaskKind
+from kramar.core.admin import AuditedAdmin
 from kramar.sales.models import (
     ChecklistItem,
     ContactPolicy,
@@ -34,7 +35,7 @@ class ExchangeRateInline(admin.TabularInline):
 
 
 @admin.register(Currency)
-class CurrencyAdmin(admin.ModelAdmin):
+class CurrencyAdmin(AuditedAdmin):
     list_display = ["code", "name", "symbol", "active"]
     list_filter = ["active"]
     search_fields = ["code", "name"]
@@ -50,7 +51,7 @@ class StageInline(admin.TabularInline):
 
 
 @admin.register(Pipeline)
-class PipelineAdmin(admin.ModelAdmin):
+class PipelineAdmin(AuditedAdmin):
     list_display = ["name", "position", "is_default", "active"]
     list_editable = ["position", "is_default", "active"]
     inlines = [StageInline]
@@ -86,7 +87,7 @@ class PlaybookStepInline(admin.TabularInline):
 
 
 @admin.register(Stage)
-class StageAdmin(admin.ModelAdmin):
+class StageAdmin(AuditedAdmin):
     form = StageForm
     list_display = ["name", "pipeline", "position", "kind", "probability", "rotting_days"]
     list_filter = ["pipeline", "kind"]
@@ -96,7 +97,7 @@ class StageAdmin(admin.ModelAdmin):
 
 
 @admin.register(LostReason)
-class LostReasonAdmin(admin.ModelAdmin):
+class LostReasonAdmin(AuditedAdmin):
     list_display = ["name", "position", "active"]
     list_editable = ["position", "active"]
 
@@ -107,7 +108,7 @@ class ProductPriceInline(admin.TabularInline):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(AuditedAdmin):
     list_display = ["sku", "name", "unit", "vat_rate", "active"]
     list_filter = ["active"]
     search_fields = ["sku", "name", "external_id"]
@@ -115,7 +116,7 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(SalesTarget)
-class SalesTargetAdmin(admin.ModelAdmin):
+class SalesTargetAdmin(AuditedAdmin):
     list_display = ["user", "period_start", "period_end", "amount", "currency"]
     list_filter = ["period_start"]
     list_select_related = ["user"]
@@ -124,5 +125,5 @@ class SalesTargetAdmin(admin.ModelAdmin):
 
 
 @admin.register(ContactPolicy)
-class ContactPolicyAdmin(admin.ModelAdmin):
+class ContactPolicyAdmin(AuditedAdmin):
     list_display = ["client_class", "max_days_without_contact"]
