@@ -70,6 +70,22 @@ def _live_server_requests_end(request):
             thread.join(timeout=5)
 
 
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_database_sessions_end(django_db_setup, django_db_blocker):
+    """PostgreSQL: before the test database is dropped, end the sessions still open on it. A test driving Playwright
+    (whose sync API runs the test body beside its own event loop) leaves its connection in a context the teardown
+    cannot reach; without this the drop fails with "being accessed by other users" and the database stays."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
 @pytest.fixture
 def browser_page():
     """A page of headless Chromium (Debian's package, driven by Playwright), 1400×900, English locale."""

@@ -167,17 +167,33 @@ async def _async_stream(topics: list[str], last_id: int):
         await asyncio.sleep(POLL_SECONDS)
 
 
+def _stream_start_sync(user, start: int) -> tuple[list[str], int]:
+    """The user's topics and, for a fresh connection (start < 0), the id to start after: now, fixed before the
+    client sees the response."""
+    topics = topics_for(user)
+    return topics, (last_event_id() if start < 0 else start)
+
+
+def _stream_start(user, start: int) -> tuple[list[str], int]:
+    try:
+        return _stream_start_sync(user, start)
+    finally:
+        close_old_connections()
+
+
 async def live_events(request):
     """`text/event-stream` of the signed-in user's topics (401 when signed out: a redirect to the sign-in page
     means nothing to an EventSource)."""
     user = await request.auser()
     if not user.is_authenticated:
         return HttpResponse(status=401)
-    topics = await sync_to_async(topics_for)(user)
     start = _start_id(request)
-    if start < 0:  # a fresh connection starts from now, fixed before the client sees the response
-        start = await sync_to_async(last_event_id)()
-    stream = _async_stream(topics, start) if isinstance(request, ASGIRequest) else _sync_stream(topics, start)
+    if isinstance(request, ASGIRequest):  # in the pool that polls, whose connections are closed after each use
+        topics, start = await sync_to_async(_stream_start, thread_sensitive=False)(user, start)
+        stream = _async_stream(topics, start)
+    else:
+        topics, start = await sync_to_async(_stream_start_sync)(user, start)
+        stream = _sync_stream(topics, start)
     response = StreamingHttpResponse(stream, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"

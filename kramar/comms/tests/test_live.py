@@ -5,7 +5,8 @@ import asyncio
 import threading
 
 import pytest
-from django.db import transaction
+from asgiref.sync import sync_to_async
+from django.db import connections, transaction
 from django.test import AsyncClient
 
 from kramar.accounts.tests.factories import UserFactory
@@ -106,13 +107,18 @@ def test_asgi_stream_is_asynchronous_and_delivers_published_events(rep_a):
         assert response.status_code == 200 and response.is_async
         stream = aiter(response.streaming_content)
         assert (await anext(stream)).startswith(b"retry:")
-        publisher = threading.Timer(
-            0.2, live_publish, args=([user_topic(rep_a)], "mention", {"conversation": 5})
-        )
+        def publish():  # another process's write, in a thread with its own connection (closed after)
+            try:
+                live_publish([user_topic(rep_a)], "mention", {"conversation": 5})
+            finally:
+                connections.close_all()
+
+        publisher = threading.Timer(0.2, publish)
         publisher.start()
         chunk = await asyncio.wait_for(anext(stream), timeout=5)
         publisher.join()
         await stream.aclose()
+        await sync_to_async(connections.close_all)()  # the request's thread, as the server does after a request
         return chunk
 
     chunk = asyncio.run(scenario())
