@@ -478,8 +478,8 @@ def main(argv=None) -> int:
               f"(raw fetch is {raw_rate / ingest_rate:.0f}× faster)")
         rest = ingest_s - store.seconds
         print(f"per message: {ingest_s / n * 1000:.2f} ms = parse {parse.seconds / n * 1000:.2f} ms + store "
-              f"{(store.seconds - parse.seconds) / n * 1000:.2f} ms (rest of email_ingest) + IMAP and cursor "
-              f"{rest / n * 1000:.2f} ms")
+              f"{(store.seconds - parse.seconds) / n * 1000:.2f} ms (rest of email_ingest) + IMAP, cursor, the batch's "
+              f"commit and the routing after it {rest / n * 1000:.2f} ms")
         print(f"CPU time of this process during ingestion: {totals['cpu']:.2f} s ({totals['cpu'] / n * 1000:.2f} ms a "
               f"message; wall time above this is the IMAP server, the disk and other load)")
         print(f"polls {totals['polls']}: stored {totals['stored']}, duplicates {totals['duplicates']}, "
