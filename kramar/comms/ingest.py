@@ -41,6 +41,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -165,7 +166,9 @@ def conversation_find(*, channel: Channel, parsed: ParsedEmail, contact: Contact
     if contact is not None:
         candidates = candidates.filter(contact=contact)
     else:
-        candidates = candidates.filter(messages__from_address__iexact=counterparty).distinct()
+        sender = (Message.objects.annotate(sender=Lower("from_address"))  # the comms_msg_sender_idx index
+                  .filter(sender=counterparty.lower(), channel=channel).values("conversation_id"))
+        candidates = candidates.filter(pk__in=sender)
     for conv in candidates.order_by("-last_message_at")[:20]:
         if subject_normalize(conv.subject) == key:
             return conv

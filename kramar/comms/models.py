@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -344,6 +345,8 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["conversation", "sent_at"], name="comms_msg_conv_idx"),
             models.Index(fields=["in_reply_to"], name="comms_msg_reply_idx"),
+            # threading a sender without a client by subject (kramar.comms.ingest.conversation_find)
+            models.Index(Lower("from_address"), "channel", name="comms_msg_sender_idx"),
         ]
         verbose_name = _("message")
         verbose_name_plural = _("messages")

@@ -424,3 +424,18 @@ def test_an_item_that_fails_again_stays_open_with_the_new_reason(db, admin_user,
     with pytest.raises(DomainError) as exc:
         inbound_failure_retry(actor=admin_user, failure_id=other.pk)
     assert exc.value.code == "failure_not_retryable"
+
+
+def test_mail_without_a_client_threads_by_subject_and_sender_whatever_the_case(db):
+    # a colleague's mail makes no lead: it threads by the sender's address (any case) and the subject
+    UserFactory(username="boss", email="boss@kramar.test")
+    channel = Channel.objects.create(kind=ChannelKind.EMAIL, name="Sales", address="sales@kramar.test")
+    first = email_ingest(channel=channel, raw=mail(msg_id="c1@kramar.test", sender="Boss@Kramar.test",
+                                                   subject="Звіт за березень")).message
+    again = email_ingest(channel=channel, raw=mail(msg_id="c2@kramar.test", sender="boss@kramar.test",
+                                                   subject="RE: Звіт за березень",
+                                                   date="Thu, 05 Mar 2026 10:00:00 +0200")).message
+    other = email_ingest(channel=channel, raw=mail(msg_id="c3@kramar.test", sender="boss@kramar.test",
+                                                   subject="Інше питання")).message
+    assert first.conversation.contact is None and first.flags.get("from_user")
+    assert again.conversation_id == first.conversation_id != other.conversation_id
