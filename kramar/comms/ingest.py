@@ -101,7 +101,7 @@ def _client_by_point(kind: str, normalized: str) -> tuple[Contact | None, Compan
     rows = list(ContactPoint.objects.filter(kind=kind, normalized=normalized).order_by("-is_primary", "id")
                 .values_list("contact_id", "company_id")[:20])
     for contact_id in dict.fromkeys(c for c, _company in rows if c):
-        contact = _alive(Contact.objects.select_related("primary_company", "merged_into").filter(pk=contact_id).first())
+        contact = _alive(Contact.objects.select_related("primary_company").filter(pk=contact_id).first())
         if contact is not None:
             return contact, contact.primary_company
     company_id = next((c for _contact, c in rows if c), None)
@@ -169,9 +169,9 @@ def conversation_find(*, channel: Channel, parsed: ParsedEmail, contact: Contact
         sender = (Message.objects.annotate(sender=Lower("from_address"))  # the comms_msg_sender_idx index
                   .filter(sender=counterparty.lower(), channel=channel).values("conversation_id"))
         candidates = candidates.filter(pk__in=sender)
-    for conv in candidates.order_by("-last_message_at")[:20]:
-        if subject_normalize(conv.subject) == key:
-            return conv
+    for pk, subject in candidates.order_by("-last_message_at").values_list("pk", "subject")[:20]:
+        if subject_normalize(subject) == key:  # the subjects only: a busy client has many conversations
+            return Conversation.objects.get(pk=pk)
     return None
 
 
