@@ -12,8 +12,8 @@ transaction is a single IMMEDIATE writer, so the decisions are serialized) and r
 agent (status `new`, no open offer). Then it locks the profiles of the queue's online agents in id order (a fixed
 order, so no deadlocks) and counts their load under that lock, so two workers never over-fill an agent.
 
-Load: an agent's conversations offered to them or open (not those waiting for the client), each weighted by its
-channel kind's LoadWeight (1 without a row), against AgentProfile.capacity."""
+Load: an agent's conversations that are not closed (offered, open, pending), but for mail they logged through the
+BCC address, each weighted by its channel kind's LoadWeight (1 without a row), against AgentProfile.capacity."""
 
 from __future__ import annotations
 
@@ -40,9 +40,10 @@ from kramar.comms.models import AgentProfile, Assignment, Conversation, LoadWeig
 from kramar.comms.routing_rules import RoutingInputs, rules_active, rules_decide, rules_dry_run  # noqa: F401
 from kramar.core.errors import DomainError
 
-# an agent's load: what is offered to them or open; a conversation waiting for the client (pending, e.g. every
-# mail a rep logged through the BCC address) takes no capacity until the client answers
-LOAD_STATUSES = (ConversationStatus.NEW, ConversationStatus.OPEN)
+# an agent's load: the conversations they have that are not closed (offered, open, waiting for the client) — except
+# the mail they logged themselves through the BCC address, which is their own correspondence, not inbound work
+LOAD_STATUSES = (ConversationStatus.NEW, ConversationStatus.OPEN, ConversationStatus.PENDING)
+NO_LOAD_KINDS = (ChannelKind.DROPBOX,)
 REFUSED = (AssignmentStatus.DECLINED, AssignmentStatus.EXPIRED)
 # an agent who declined a conversation or let its offer expire is not offered it again for this long after the
 # offer ran out, unless nobody else can take it (then never, before this)
@@ -101,7 +102,7 @@ def load_weights() -> dict[str, int]:
 
 def _loads(user_ids: list[int], weights: dict[str, int], *, exclude_conversation: int | None) -> dict[int, int]:
     loads: dict[int, int] = defaultdict(int)
-    rows = (Conversation.objects.filter(owner_id__in=user_ids, status__in=LOAD_STATUSES)
+    rows = (Conversation.objects.filter(owner_id__in=user_ids, status__in=LOAD_STATUSES).exclude(kind__in=NO_LOAD_KINDS)
             .exclude(pk=exclude_conversation).values("owner_id", "kind").annotate(n=Count("id")).order_by())
     for row in rows:
         loads[row["owner_id"]] += row["n"] * weights.get(row["kind"], 1)

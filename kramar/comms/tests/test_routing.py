@@ -501,10 +501,11 @@ def test_taking_a_fax_or_a_letter_is_its_first_response_but_not_an_email(make_ag
     assert mail.first_response_at is None  # an e-mail is answered by a reply
 
 
-def test_conversations_waiting_for_the_client_take_no_capacity(make_agent, now):
+def test_mail_logged_through_the_bcc_address_takes_no_capacity(make_agent, now):
     queue = QueueFactory(strategy=Strategy.LEAST_LOADED)
-    olena = make_agent("Olena", queue, capacity=2)
-    load(olena, 5, status=ConversationStatus.PENDING)  # e.g. mail she logged through the BCC address
+    olena = make_agent("Olena", queue, capacity=3)
+    load(olena, 5, kind=ChannelKind.DROPBOX, status=ConversationStatus.PENDING)  # her own mail to clients
+    load(olena, 1, status=ConversationStatus.PENDING)  # a client she waits for counts
     load(olena, 1)
     offer = conversation_route(conv_in(queue), now=now)
-    assert offer.user == olena and "Olena 1 of 2 open" in offer.reason
+    assert offer.user == olena and "Olena 2 of 3 open" in offer.reason
