@@ -43,7 +43,7 @@ from kramar.core.errors import DomainError
 # an agent's load: the conversations they have that are not closed (offered, open, waiting for the client) — except
 # the mail they logged themselves through the BCC address, which is their own correspondence, not inbound work
 LOAD_STATUSES = (ConversationStatus.NEW, ConversationStatus.OPEN, ConversationStatus.PENDING)
-NO_LOAD_KINDS = (ChannelKind.DROPBOX,)
+NO_LOAD_KINDS = (ChannelKind.DROPBOX,)  # the supervisor view counts load the same way (selectors)
 REFUSED = (AssignmentStatus.DECLINED, AssignmentStatus.EXPIRED)
 # an agent who declined a conversation or let its offer expire is not offered it again for this long after the
 # offer ran out, unless nobody else can take it (then never, before this)

@@ -34,6 +34,7 @@ from kramar.comms.models import (
     Queue,
     QueueMember,
 )
+from kramar.comms.routing import NO_LOAD_KINDS
 from kramar.core import scopes
 
 ACTIVE = (ConversationStatus.NEW, ConversationStatus.OPEN, ConversationStatus.PENDING)
@@ -322,7 +323,8 @@ def supervisor_overview(*, actor, now: dt.datetime | None = None) -> dict:
              .order_by())
     for r in loads:
         row = agents[r["owner_id"]]
-        row.load += r["n"] * weights.get(r["kind"], 1)
+        if r["kind"] not in NO_LOAD_KINDS:  # the load as routing counts it
+            row.load += r["n"] * weights.get(r["kind"], 1)
         row.conversations += r["n"]
         row.offered += r["offered"]
     for row in agents.values():

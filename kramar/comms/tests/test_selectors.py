@@ -243,3 +243,28 @@ def test_an_agent_without_a_role_sees_what_they_have_and_their_queues_waiting(wo
     waiting = ConversationFactory(channel=world.channel, queue=world.queue)
     ConversationFactory(channel=world.channel, queue=world.queue, owner=world.rep_a, status="open")
     assert ids(selectors.conversations_visible(agent)) == {theirs.pk, waiting.pk}
+
+
+def test_the_supervisor_view_counts_load_as_routing_does(db):
+    from kramar.accounts.tests.factories import UserFactory
+    from kramar.comms.choices import ChannelKind, ConversationStatus
+    from kramar.comms.routing import _loads, load_weights
+    from kramar.comms.selectors import supervisor_overview
+    from kramar.comms.tests.factories import (
+        AgentProfileFactory,
+        ChannelFactory,
+        ConversationFactory,
+        QueueFactory,
+        QueueMemberFactory,
+    )
+
+    boss, agent = UserFactory(username="boss_load"), UserFactory(username="agent_load")
+    queue = QueueFactory()
+    queue.supervisors.add(boss)
+    QueueMemberFactory(queue=queue, user=agent)
+    AgentProfileFactory(user=agent, capacity=5)
+    ConversationFactory(owner=agent, status=ConversationStatus.OPEN)
+    ConversationFactory(owner=agent, status=ConversationStatus.PENDING)
+    ConversationFactory(owner=agent, status=ConversationStatus.PENDING, channel=ChannelFactory(kind=ChannelKind.DROPBOX))
+    row = next(a for a in supervisor_overview(actor=boss)["agents"] if a.user == agent)
+    assert row.conversations == 3 and row.load == 2 == _loads([agent.pk], load_weights(), exclude_conversation=None)[agent.pk]
