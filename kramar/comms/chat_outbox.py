@@ -292,13 +292,9 @@ def chat_replies_due_send(*, now: dt.datetime | None = None) -> int:
 def chat_replies_retry(*, ids: list[int], now: dt.datetime | None = None) -> int:
     """Post these replies now: a pending one without waiting for its delay, a failed one with a new round of
     attempts. Sent rows and rows being posted are left alone. Returns how many were set to go."""
-    now = now or timezone.now()
-    pending = OutgoingChatMessage.objects.filter(pk__in=ids, status=Status.PENDING).update(next_attempt_at=now)
-    failed = OutgoingChatMessage.objects.filter(pk__in=ids, status=Status.FAILED).update(
-        status=Status.PENDING, attempts=0, next_attempt_at=now)
-    if pending or failed:
-        transaction.on_commit(_schedule_due)
-    return pending + failed
+    from kramar.core.outbox import outbox_rows_restart
+
+    return outbox_rows_restart(OutgoingChatMessage, ids=ids, now=now or timezone.now(), schedule=_schedule_due)
 
 
 def _schedule_due() -> None:

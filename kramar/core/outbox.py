@@ -262,20 +262,24 @@ def emails_due_send(*, now: dt.datetime | None = None) -> int:
         _close(connection)
 
 
+def outbox_rows_restart(model, *, ids: list[int], now: dt.datetime, schedule) -> int:
+    """"Retry now" of an outbox table (`model` with status pending/failed, attempts, next_attempt_at: the e-mail
+    outbox, the chat outbox): a pending row is due now, a failed one gets a new round of attempts, sent rows and
+    rows being sent are left alone; `schedule` runs after the commit when any row was set to go. Returns how
+    many were."""
+    pending = model.objects.filter(pk__in=ids, status="pending").update(next_attempt_at=now)
+    failed = model.objects.filter(pk__in=ids, status="failed").update(status="pending", attempts=0,
+                                                                       next_attempt_at=now)
+    if pending or failed:
+        transaction.on_commit(schedule)
+    return pending + failed
+
+
 @transaction.atomic
 def emails_retry(*, ids: list[int], now: dt.datetime | None = None) -> int:
     """Send these e-mails now: a pending one without waiting for its delay, a failed one with a new round of
     attempts. Sent rows and rows being sent are left alone. Returns how many were set to go."""
-    now = now or timezone.now()
-    pending = OutgoingEmail.objects.filter(pk__in=ids, status=OutgoingEmail.Status.PENDING).update(
-        next_attempt_at=now
-    )
-    failed = OutgoingEmail.objects.filter(pk__in=ids, status=OutgoingEmail.Status.FAILED).update(
-        status=OutgoingEmail.Status.PENDING, attempts=0, next_attempt_at=now
-    )
-    if pending or failed:
-        transaction.on_commit(_schedule_due)
-    return pending + failed
+    return outbox_rows_restart(OutgoingEmail, ids=ids, now=now or timezone.now(), schedule=_schedule_due)
 
 
 def _schedule_due() -> None:
