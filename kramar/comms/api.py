@@ -48,7 +48,6 @@ from kramar.comms.models import (
     Message,
     Queue,
     RoutingRule,
-    SlaPolicy,
 )
 from kramar.comms.schemas import (
     AgentPage,
@@ -282,31 +281,20 @@ def queue_update_op(request, queue_id: Id, payload: QueuePatch):
 # ----------------------------------------------------------------------------------------- SLA targets
 
 
-def _sla_out(p: SlaPolicy) -> dict[str, Any]:
-    return {
-        "id": p.pk,
-        "queue_id": p.queue_id,
-        "priority": PRIORITY_NAMES[p.priority],
-        "first_response_minutes": p.first_response_minutes,
-        "resolution_minutes": p.resolution_minutes,
-        "warn_before_minutes": p.warn_before_minutes,
-    }
-
-
 @router.get("/queues/{queue_id}/sla", response={200: SlaPage, **READ_ERRORS, **LIST_ERRORS},
             operation_id="comms_sla_list")
 def sla_list_op(request, queue_id: Id, limit: Limit = 50, cursor: Cursor = None):
     """The queue's SLA targets, one per priority (first response and resolution in business minutes)."""
     page = paginate(config_selectors.sla_policy_list(queue_id=queue_id), order=("priority", "id"), sort="priority",
                     cursor=cursor, limit=limit)
-    return {"items": [_sla_out(p) for p in page["items"]], "next_cursor": page["next_cursor"]}
+    return {"items": [config_services.sla_policy_snapshot(p) for p in page["items"]], "next_cursor": page["next_cursor"]}
 
 
 @router.post("/queues/{queue_id}/sla", response={201: SlaOut, **CREATE_ERRORS}, operation_id="comms_sla_create")
 def sla_create_op(request, queue_id: Id, payload: SlaIn):
     """Add the queue's target for a priority (administrators); a second one for the same priority is 422."""
     policy = config_services.sla_policy_create(actor=actor(request), queue_id=queue_id, data=payload.dict())
-    return Status(201, _sla_out(policy))
+    return Status(201, config_services.sla_policy_snapshot(policy))
 
 
 @router.patch("/queues/{queue_id}/sla/{sla_id}", response={200: SlaOut, **UPDATE_ERRORS},
@@ -315,7 +303,7 @@ def sla_update_op(request, queue_id: Id, sla_id: Id, payload: SlaPatch):
     """Change a target (administrators). Conversations already routed keep their dues."""
     policy = config_services.sla_policy_update(actor=actor(request), queue_id=queue_id, sla_id=sla_id,
                                                data=payload.dict(exclude_unset=True))
-    return _sla_out(policy)
+    return config_services.sla_policy_snapshot(policy)
 
 
 @router.delete("/queues/{queue_id}/sla/{sla_id}", response={204: None, **DELETE_ERRORS},

@@ -381,7 +381,8 @@ def queue_update(*, actor: User, queue_id: int, data: dict[str, Any], expected_v
 # ----------------------------------------------------------------------------------------- SLA targets
 
 
-def _sla_snapshot(p: SlaPolicy) -> dict[str, Any]:
+def sla_policy_snapshot(p: SlaPolicy) -> dict[str, Any]:
+    """An SLA target as the API shows it and the audit log records it."""
     return {
         "id": p.pk,
         "queue_id": p.queue_id,
@@ -412,7 +413,7 @@ def sla_policy_create(*, actor: User, queue_id: int, data: dict[str, Any]) -> Sl
     policy = SlaPolicy(queue=queue)
     _sla_apply(policy, data)
     policy.save()
-    audit_record(actor=actor, action=AuditEntry.Action.CREATE, obj=policy, changes=diff({}, _sla_snapshot(policy)))
+    audit_record(actor=actor, action=AuditEntry.Action.CREATE, obj=policy, changes=diff({}, sla_policy_snapshot(policy)))
     return policy
 
 
@@ -421,11 +422,11 @@ def sla_policy_update(*, actor: User, queue_id: int, sla_id: int, data: dict[str
     """Change a target of the queue (another queue's is 404). Conversations already routed keep their dues."""
     config_admin_require(actor=actor, model=SlaPolicy, action="change")
     policy = sla_policy_get(queue_id=queue_id, pk=sla_id, lock=True)
-    before = _sla_snapshot(policy)
+    before = sla_policy_snapshot(policy)
     _sla_apply(policy, data)
     policy.save()
     audit_record(actor=actor, action=AuditEntry.Action.UPDATE, obj=policy,
-                 changes=diff(before, _sla_snapshot(policy)))
+                 changes=diff(before, sla_policy_snapshot(policy)))
     return policy
 
 
@@ -433,7 +434,7 @@ def sla_policy_update(*, actor: User, queue_id: int, sla_id: int, data: dict[str
 def sla_policy_delete(*, actor: User, queue_id: int, sla_id: int) -> None:
     config_admin_require(actor=actor, model=SlaPolicy, action="delete")
     policy = sla_policy_get(queue_id=queue_id, pk=sla_id, lock=True)
-    audit_record(actor=actor, action=AuditEntry.Action.DELETE, obj=policy, changes=diff(_sla_snapshot(policy), {}))
+    audit_record(actor=actor, action=AuditEntry.Action.DELETE, obj=policy, changes=diff(sla_policy_snapshot(policy), {}))
     policy.delete()
 
 
