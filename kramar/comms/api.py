@@ -22,13 +22,12 @@ it in `kramar.comms.config_selectors`; the conversation actions in `kramar.comms
 
 from __future__ import annotations
 
-import mimetypes
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
@@ -797,18 +796,7 @@ def failure_get_op(request, failure_id: Id):
             operation_id="comms_failure_raw")
 def failure_raw_op(request, failure_id: Id):
     """The original bytes as received (an e-mail as `message/rfc822`), as a download; none kept: 404."""
-    failure = config_selectors.inbound_failure_get(actor=actor(request), pk=failure_id)
-    if not failure.raw:
-        raise Http404("No original kept")
-    name = failure.raw.name.rsplit("/", 1)[-1]
-    try:
-        handle = failure.raw.open("rb")
-    except FileNotFoundError:
-        raise Http404("The original is missing") from None
-    kind = "message/rfc822" if name.endswith(".eml") else mimetypes.guess_type(name)[0] or "application/octet-stream"
-    response = FileResponse(handle, as_attachment=True, filename=name, content_type=kind)
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return config_selectors.inbound_failure_original(actor=actor(request), pk=failure_id)
 
 
 @router.post("/failures/{failure_id}/retry", response={200: FailureOut, **_errors(401, 403, 404, 409, 422)},

@@ -139,6 +139,27 @@ def inbound_failure_get(*, actor: User, pk: int, action: str = "view") -> Inboun
     return _row(InboundFailure.objects.select_related("channel"), pk, lock=False, missing="No such unprocessed item")
 
 
+def inbound_failure_original(*, actor: User, pk: int):
+    """The original bytes of an unprocessed item as a download (`message/rfc822` for an e-mail; never rendered),
+    for administrators (403 otherwise); 404 when none was kept or its file is gone."""
+    import mimetypes
+
+    from django.http import FileResponse
+
+    failure = inbound_failure_get(actor=actor, pk=pk)
+    if not failure.raw:
+        raise Http404(_("No original was kept."))
+    name = failure.raw.name.rsplit("/", 1)[-1]
+    try:
+        handle = failure.raw.open("rb")
+    except FileNotFoundError:
+        raise Http404(_("The original is missing.")) from None
+    kind = "message/rfc822" if name.endswith(".eml") else mimetypes.guess_type(name)[0] or "application/octet-stream"
+    response = FileResponse(handle, as_attachment=True, filename=name, content_type=kind)
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 # ----------------------------------------------------------------------------------------- presence and agents
 
 

@@ -414,24 +414,9 @@ def failures(request: HttpRequest) -> HttpResponse:
 @login_required
 def failure_raw(request: HttpRequest, pk: int) -> HttpResponse:
     """The original bytes of an unprocessed item, as a download (never rendered)."""
-    import mimetypes
-
-    from django.http import FileResponse, Http404
-
     from kramar.comms import config_selectors
 
-    failure = config_selectors.inbound_failure_get(actor=request.user, pk=pk)
-    if not failure.raw:
-        raise Http404(_("No original was kept."))
-    name = failure.raw.name.rsplit("/", 1)[-1]
-    try:
-        handle = failure.raw.open("rb")
-    except FileNotFoundError:
-        raise Http404(_("The original is missing.")) from None
-    kind = "message/rfc822" if name.endswith(".eml") else mimetypes.guess_type(name)[0] or "application/octet-stream"
-    response = FileResponse(handle, as_attachment=True, filename=name, content_type=kind)
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return config_selectors.inbound_failure_original(actor=request.user, pk=pk)
 
 
 @require_POST
