@@ -286,20 +286,26 @@ def supervisor_overview(*, actor, now: dt.datetime | None = None) -> dict:
     queue_ids = [q.pk for q in queues]
     rows = {q.pk: QueueRow(queue=q) for q in queues}
     live = Conversation.objects.filter(status__in=ACTIVE, queue_id__in=queue_ids)
-    counts = live.values("queue_id").annotate(
-        waiting=Count("id", filter=Q(status=ConversationStatus.NEW, owner__isnull=True)),
-        oldest=Min("opened_at", filter=Q(status=ConversationStatus.NEW, owner__isnull=True)),
-        offered=Count("id", filter=Q(status=ConversationStatus.NEW, owner__isnull=False)),
-        open=Count("id", filter=Q(status=ConversationStatus.OPEN)),
-        pending=Count("id", filter=Q(status=ConversationStatus.PENDING)),
+    # grouped by status and queue, the order of the (status, queue, …) index: SQLite reads only the live rows in
+    # it instead of every conversation of the queues through the queue index (100 → 40 ms at 100,000)
+    counts = live.values("status", "queue_id").annotate(
+        n=Count("id"),
+        waiting=Count("id", filter=Q(owner__isnull=True)),
+        oldest=Min("opened_at", filter=Q(owner__isnull=True)),
         breached=Count("id", filter=Q(sla_breached_at__isnull=False)),
         warned=Count("id", filter=Q(sla_warned_at__isnull=False, sla_breached_at__isnull=True)),
     ).order_by()
     for c in counts:
         row = rows[c["queue_id"]]
-        row.waiting, row.oldest_waiting = c["waiting"], c["oldest"]
-        row.offered, row.open, row.pending = c["offered"], c["open"], c["pending"]
-        row.breached, row.warned = c["breached"], c["warned"]
+        if c["status"] == ConversationStatus.NEW:
+            row.waiting, row.oldest_waiting, row.offered = c["waiting"], c["oldest"], c["n"] - c["waiting"]
+        elif c["status"] == ConversationStatus.OPEN:
+            row.open = c["n"]
+        else:
+            row.pending = c["n"]
+        row.breached += c["breached"]
+        row.warned += c["warned"]
+    for row in rows.values():
         if row.oldest_waiting is not None:
             row.waiting_seconds = max(0, int((now - row.oldest_waiting).total_seconds()))
 
