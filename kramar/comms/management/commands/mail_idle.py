@@ -1,6 +1,7 @@
 """`kramar mail_idle [--channel ID …]`: watch the IDLE-enabled mailboxes (IMAP IDLE) in the foreground, a thread per
 mailbox, and read new mail within seconds; until SIGTERM or Ctrl-C. `kramar serve` starts it beside the Huey worker
-when a mailbox has IDLE enabled. See kramar/comms/idle.py and docs/email.md."""
+(it follows the channel list, so a mailbox switched to IDLE later is watched without a restart). See
+kramar/comms/idle.py and docs/email.md."""
 
 import signal
 import threading

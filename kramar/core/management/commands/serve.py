@@ -47,8 +47,7 @@ def _children_stop(*procs: subprocess.Popen | None) -> None:
 class Command(BaseCommand):
     help = (
         "Apply migrations, collect static files and serve Kramar with uvicorn (ASGI); the background worker "
-        "(reminders, invitations) and, when a mailbox has IDLE enabled, the IMAP IDLE watcher (kramar mail_idle) "
-        "run beside it unless --no-jobs."
+        "(reminders, invitations) and the IMAP IDLE watcher (kramar mail_idle) run beside it unless --no-jobs."
     )
 
     def add_arguments(self, parser):
@@ -76,14 +75,14 @@ class Command(BaseCommand):
                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )
             self.stdout.write(f"Background worker started (pid {jobs.pid}): reminders and invitations.")
+            # IMAP IDLE: a thread per IDLE-enabled mailbox in a child process of its own, stopped like the worker;
+            # it reads the channel list every 30 s, so a mailbox switched to IDLE later needs no restart
             idle = _idle_mailboxes()
-            if idle:
-                # IMAP IDLE: a thread per mailbox in a child process of its own, stopped like the worker
-                watcher = subprocess.Popen(
-                    [sys.executable, "-m", "kramar.cli", "mail_idle"], env=os.environ.copy(),
-                    preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-                )
-                self.stdout.write(f"IMAP IDLE watcher started (pid {watcher.pid}): {idle} mailbox(es).")
+            watcher = subprocess.Popen(
+                [sys.executable, "-m", "kramar.cli", "mail_idle"], env=os.environ.copy(),
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            )
+            self.stdout.write(f"IMAP IDLE watcher started (pid {watcher.pid}): {idle} mailbox(es) now.")
         self.stdout.write(f"Kramar on http://{host}:{port}/ (database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]})")
         try:
             uvicorn.run(
