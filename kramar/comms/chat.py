@@ -35,6 +35,7 @@ from kramar.comms.inbound_common import (
     timeline_write,
     when_parse,
 )
+from kramar.comms.ingest import conversation_client_replied
 from kramar.comms.live import live_publish, queue_topic, user_topic
 from kramar.comms.models import Channel, Conversation, Message
 from kramar.comms.routing_rules import client_language
@@ -177,21 +178,9 @@ def _store(channel: Channel, msg: ChatMessageIn, external_id: str) -> Message:
                      extra={"chat_id": msg.chat_id, "message_id": msg.message_id})
         routed.append(conv.pk)
     else:
-        fields = {"last_message_at", "last_inbound_at"}
         conv.last_message_at = max(conv.last_message_at, msg.at)
-        conv.last_inbound_at = max(conv.last_inbound_at or msg.at, msg.at)
-        if conv.status == ConversationStatus.CLOSED:
-            conv.status, conv.closed_at = ConversationStatus.NEW, None
-            conv.queue = conv.queue or channel.queue
-            fields |= {"status", "closed_at", "queue"}
-            flags["reopened"] = True
-            routed.append(conv.pk)
-            audit_record(actor=None, action=AuditEntry.Action.UPDATE, obj=conv,
-                         changes={"status": [ConversationStatus.CLOSED, ConversationStatus.NEW]},
-                         extra={"message_id": external_id, "reason": "reply"})
-        elif conv.status == ConversationStatus.PENDING:
-            conv.status = ConversationStatus.OPEN
-            fields.add("status")
+        fields = {"last_message_at", *conversation_client_replied(conv, channel=channel, at=msg.at,
+                                                                  external_id=external_id, flags=flags, routed=routed)}
         if conv.contact_id is None and contact is not None:
             conv.contact, conv.company = contact, company
             fields |= {"contact", "company"}

@@ -175,6 +175,28 @@ def conversation_find(*, channel: Channel, parsed: ParsedEmail, contact: Contact
     return None
 
 
+def conversation_client_replied(conv: Conversation, *, channel: Channel, at: dt.datetime, external_id: str,
+                                flags: dict, routed: list[int]) -> set[str]:
+    """The client wrote again in an existing (locked) conversation: its last inbound time moves; a closed one
+    reopens as new in its queue (flagged, audited, and routed after the commit: its id goes to `routed`); one
+    waiting for the client is open again. Returns the fields to save."""
+    conv.last_inbound_at = max(conv.last_inbound_at or at, at)
+    fields = {"last_inbound_at"}
+    if conv.status == ConversationStatus.CLOSED:
+        conv.status, conv.closed_at = ConversationStatus.NEW, None
+        conv.queue = conv.queue or channel.queue
+        fields |= {"status", "closed_at", "queue"}
+        flags["reopened"] = True
+        routed.append(conv.pk)
+        audit_record(actor=None, action=AuditEntry.Action.UPDATE, obj=conv,
+                     changes={"status": [ConversationStatus.CLOSED, ConversationStatus.NEW]},
+                     extra={"message_id": external_id, "reason": "reply"})
+    elif conv.status == ConversationStatus.PENDING:
+        conv.status = ConversationStatus.OPEN
+        fields.add("status")
+    return fields
+
+
 def _route_hook(conversation_id: int) -> None:
     """Hand the conversation to the routing engine (after the commit of the message that made it new). The
     stored message does not depend on it: when routing fails, the inboxes are told of the waiting conversation
@@ -402,20 +424,8 @@ def _store(*, channel: Channel, raw: bytes, parsed: ParsedEmail, external_id: st
         fields = {"last_message_at"}
         conv.last_message_at = max(conv.last_message_at, sent_at)
         if real_reply:
-            conv.last_inbound_at = max(conv.last_inbound_at or sent_at, sent_at)
-            fields.add("last_inbound_at")
-            if conv.status == ConversationStatus.CLOSED:
-                conv.status, conv.closed_at = ConversationStatus.NEW, None
-                conv.queue = conv.queue or channel.queue
-                fields |= {"status", "closed_at", "queue"}
-                flags["reopened"] = True
-                routed.append(conv.pk)
-                audit_record(actor=None, action=AuditEntry.Action.UPDATE, obj=conv,
-                             changes={"status": [ConversationStatus.CLOSED, ConversationStatus.NEW]},
-                             extra={"message_id": external_id, "reason": "reply"})
-            elif conv.status == ConversationStatus.PENDING:
-                conv.status = ConversationStatus.OPEN
-                fields.add("status")
+            fields |= conversation_client_replied(conv, channel=channel, at=sent_at, external_id=external_id,
+                                                  flags=flags, routed=routed)
         if conv.contact_id is None and contact is not None:
             conv.contact, conv.company = contact, company or contact.primary_company
             fields |= {"contact", "company"}
