@@ -28,6 +28,7 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from kramar.accounts.models import User
+from kramar.accounts.selectors import user_primary_team_id
 from kramar.comms.choices import ChannelKind, ConversationStatus, MessageDirection
 from kramar.comms.inbound_common import (
     channel_lead_create,
@@ -36,7 +37,6 @@ from kramar.comms.inbound_common import (
     conversation_for_thread,
     is_new_lead,
     phone_e164,
-    primary_team,
     route_after_commit,
     text_field,
     timeline_write,
@@ -45,6 +45,7 @@ from kramar.comms.inbound_common import (
 from kramar.comms.ingest import system_actor
 from kramar.comms.live import SUPERVISORS, live_publish, queue_topic, user_topic
 from kramar.comms.models import Channel, Conversation, Message
+from kramar.comms.routing import conversation_owner_set
 from kramar.comms.routing_rules import client_language
 from kramar.core.audit import audit_record
 from kramar.core.context import audit_context
@@ -263,10 +264,10 @@ def _apply(channel: Channel, event: CallEvent) -> CallResult:
         call.setdefault("events", [])
         call[f"{event.event}_at"] = event.at.isoformat()
         if agent is not None and conv.owner_id != agent.pk and event.event in ("ringing", "answered"):
-            conv.owner, conv.team = agent, primary_team(agent)
+            fields = conversation_owner_set(conv, agent.pk)
             if conv.status == ConversationStatus.NEW:
                 conv.status = ConversationStatus.OPEN
-            conv.save(update_fields=["owner", "team", "status", "updated_at"])
+            conv.save(update_fields=[*fields, "status", "updated_at"])
         if event.event in ("answered", "ended"):  # someone spoke with the client: the first response (SLA)
             from kramar.comms.sla import conversation_first_response
 
@@ -320,7 +321,8 @@ def _call_open(channel: Channel, event: CallEvent, agent: User | None) -> Messag
                 "number": phone_display(number) if number else _("a hidden number")})[:255],
             status=status, contact=contact, company=company, thread_key=thread_key[:255], queue=channel.queue,
             opened_at=now, last_message_at=event.at, last_inbound_at=event.at if event.direction == "in" else None,
-            owner=agent, team=primary_team(agent), language=client_language(contact),
+            owner=agent, team_id=user_primary_team_id(agent.pk if agent else None),
+            language=client_language(contact),
         )
         audit_record(actor=None, action=AuditEntry.Action.CREATE, obj=conv,
                      changes={"status": [None, status], "channel": [None, channel.name]},

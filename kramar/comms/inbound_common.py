@@ -127,11 +127,6 @@ def is_new_lead(contact: Contact | None) -> bool:
     return contact.tags.filter(name__in=ALL_LEAD_TAGS).exists()
 
 
-def primary_team(user: User | None):
-    membership = user.memberships.order_by("-is_primary", "id").first() if user is not None else None
-    return membership.team if membership else None
-
-
 def client_owner(contact: Contact | None, company: Company | None) -> User | None:
     for record in (contact, company):
         owner = getattr(record, "owner", None) if record is not None else None

@@ -46,6 +46,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from kramar.accounts.models import User
+from kramar.accounts.selectors import user_primary_team_id
 from kramar.clients.models import Company, Contact, ContactPoint
 from kramar.comms.choices import ChannelKind, ConversationStatus, MessageDirection
 from kramar.comms.mail_parse import MailParseError, ParsedEmail, parse_email, subject_normalize
@@ -318,11 +319,6 @@ def _counterparty(channel: Channel, parsed: ParsedEmail) -> tuple[str, bool]:
     return (match.group(1), True) if match else ("", False)
 
 
-def _primary_team(user: User | None):
-    membership = user.memberships.order_by("-is_primary", "id").first() if user is not None else None
-    return membership.team if membership else None
-
-
 def _mark_bounced(parsed: ParsedEmail) -> list[str]:
     marked = []
     for address in parsed.bounce.permanent if parsed.bounce else []:
@@ -411,7 +407,8 @@ def _store(*, channel: Channel, raw: bytes, parsed: ParsedEmail, external_id: st
             channel=channel, kind=channel.kind, subject=parsed.subject[:255], status=status,
             contact=contact, company=company or (contact.primary_company if contact else None),
             thread_key=parsed.root_id[:255], queue=channel.queue, opened_at=now, last_message_at=sent_at,
-            last_inbound_at=sent_at if real_reply else None, owner=author, team=_primary_team(author),
+            last_inbound_at=sent_at if real_reply else None, owner=author,
+            team_id=user_primary_team_id(author.pk if author else None),
             closed_at=now if status == ConversationStatus.CLOSED else None, language=client_language(contact),
         )
         audit_record(actor=None, action=AuditEntry.Action.CREATE, obj=conv,

@@ -27,6 +27,7 @@ from django.db.models import Count, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from kramar.accounts.selectors import user_primary_team_id
 from kramar.comms.choices import (
     AssignmentStatus,
     ChannelKind,
@@ -294,22 +295,12 @@ def _offer(conv: Conversation, queue: Queue | None, *, now: dt.datetime, head: l
     )
 
 
-def agent_team_id(user_id: int | None) -> int | None:
-    """The agent's primary team (None without one)."""
-    from kramar.accounts.models import Membership
-
-    if not user_id:
-        return None
-    return (Membership.objects.filter(user_id=user_id).order_by("-is_primary", "id")
-            .values_list("team_id", flat=True).first())
-
-
 def conversation_owner_set(conv: Conversation, user_id: int | None) -> set[str]:
     """Give the conversation to an agent, or to nobody (unsaved): the owner, and the agent's team, so that roles
     scoped to the team see what their agents have (nobody's: no team; the queue's members and supervisors see
     it). Returns the fields to save."""
     conv.owner_id = user_id
-    conv.team_id = agent_team_id(user_id)
+    conv.team_id = user_primary_team_id(user_id)
     return {"owner", "team"}
 
 

@@ -46,6 +46,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from kramar.accounts.models import User
+from kramar.accounts.selectors import user_primary_team_id
 from kramar.activities.models import Task
 from kramar.clients.models import Contact, ContactPoint
 from kramar.clients.normalize import contact_search_text
@@ -630,7 +631,7 @@ class Simulation:
             channel=channel, kind=channel.kind, subject=subject[:255], status=status, contact_id=client.contact_id,
             company_id=client.company_id, thread_key=thread_key[:255], language=plan.lang, queue=channel.queue,
             opened_at=when, last_message_at=when, last_inbound_at=when if inbound else None, owner=owner,
-            team=_primary_team(owner), closed_at=closed_at,
+            team_id=user_primary_team_id(owner.pk if owner else None), closed_at=closed_at,
         )
         conv = Conv(plan=plan, obj=obj, client=client, agent=owner, touched=closed_at or when)
         self.convs[obj.pk] = conv
@@ -799,7 +800,8 @@ class Simulation:
             description=_("Missed call from %(number)s at %(when)s on %(channel)s.") % {
                 "number": shown, "when": formats.date_format(timezone.localtime(when), "SHORT_DATETIME_FORMAT"),
                 "channel": conv.obj.channel.name},
-            priority="high", due_at=due, owner=assignee, team=_primary_team(assignee),
+            priority="high", due_at=due, owner=assignee,
+            team_id=user_primary_team_id(assignee.pk if assignee else None),
             contact_id=conv.client.contact_id, company_id=conv.client.company_id,
             ical_uid=uuid.UUID(int=(conv.plan.rng.getrandbits(64) << 64) | conv.obj.pk, version=4),
         )
@@ -1131,13 +1133,6 @@ class Simulation:
 
 def _calls_with(number: str) -> str:
     return _("Calls with %(number)s") % {"number": phone_display(number) if number else _("a hidden number")}
-
-
-def _primary_team(user: User | None):
-    if user is None:
-        return None
-    membership = user.memberships.order_by("-is_primary", "id").first()
-    return membership.team if membership else None
 
 
 def _lead_write(data: dict, when: dt.datetime) -> Contact:
