@@ -242,7 +242,7 @@ def channels_status(*, actor: User) -> list[ChannelStatus]:
     queries."""
     from django.db.models import Count
 
-    from kramar.comms.choices import ChannelKind
+    from kramar.comms.ingest import MAIL_KINDS
 
     if not channels_status_may(actor=actor):
         raise PermissionDenied(_("Only supervisors and administrators may see the channels."))
@@ -250,9 +250,8 @@ def channels_status(*, actor: User) -> list[ChannelStatus]:
     if config_admin_may(actor=actor, model=InboundFailure, action="view"):
         failures = dict(InboundFailure.objects.filter(resolved_at__isnull=True).values("channel_id")
                         .annotate(n=Count("id")).values_list("channel_id", "n").order_by())
-    polled = {ChannelKind.EMAIL, ChannelKind.DROPBOX, ChannelKind.FAX}
     return [
-        ChannelStatus(channel=c, polled=c.kind in polled,
+        ChannelStatus(channel=c, polled=c.kind in MAIL_KINDS,
                       failures_open=None if failures is None else failures.get(c.pk, 0))
         for c in Channel.objects.select_related("queue").order_by("-active", "kind", "name")
     ]

@@ -386,6 +386,7 @@ def failures(request: HttpRequest) -> HttpResponse:
     from django.db.models import F
 
     from kramar.comms import config_selectors
+    from kramar.comms.ingest import MAIL_KINDS
     from kramar.comms.models import Channel, InboundFailure
 
     state = request.GET.get("state", "open")
@@ -402,7 +403,7 @@ def failures(request: HttpRequest) -> HttpResponse:
         "states": [("open", _("Open")), ("resolved", _("Resolved")), ("all", _("All"))],
         "channels": Channel.objects.order_by("name").only("pk", "name"),
         "can_change": config_selectors.config_admin_may(actor=request.user, model=InboundFailure, action="change"),
-        "retryable": {"email", "dropbox", "fax"},
+        "retryable": MAIL_KINDS,
         "here": base + query_string(request.GET, empty=""),
         "next_url": base + query_string(request.GET, page=page.number + 1) if page.has_next else None,
         "previous_url": base + query_string(request.GET, page=page.number - 1 if page.number > 2 else None)
